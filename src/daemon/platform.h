@@ -1,0 +1,223 @@
+// Everything the daemon needs from the operating system, behind one interface. Implemented in
+// posix/*.cpp (Linux, macOS) and windows/*.cpp; no other file of the daemon layer includes an
+// OS header. All functions may be called from any thread unless
+// noted; objects are owned by the caller and are not shared between threads.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "util/expected.h"
+
+namespace an::daemon {
+
+using ProcessId = std::int64_t;
+
+// Native file handle: an fd on POSIX, a HANDLE (as intptr_t) on Windows.
+using NativeHandle = std::intptr_t;
+inline constexpr NativeHandle kInvalidHandle = -1;
+
+// ---- exclusive data-directory lock ----------------------------------------------------------
+
+// An exclusive, advisory OS lock on one file, held until destruction or process exit (a crash
+// releases it too). POSIX: fcntl record lock; Windows: LockFileEx.
+class FileLock {
+ public:
+  // Creates the file if needed and tries once. nullopt: another process holds it.
+  static Expected<std::optional<FileLock>> try_acquire(const std::filesystem::path& path);
+
+  // Who holds the lock now, without taking it. nullopt: nobody. A value of 0 means "held, but
+  // the OS does not say by whom" (then the PID file is the best source).
+  // POSIX caveat: never call this from the process holding the lock (closing any descriptor of
+  // the file drops a process's fcntl locks).
+  static Expected<std::optional<ProcessId>> holder(const std::filesystem::path& path);
+
+  FileLock(FileLock&& other) noexcept;
+  FileLock& operator=(FileLock&& other) noexcept;
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  ~FileLock();
+
+ private:
+  explicit FileLock(NativeHandle handle) : handle_(handle) {}
+  NativeHandle handle_ = kInvalidHandle;
+};
+
+// ---- files -----------------------------------------------------------------------------------
+
+// Writes `content` to a temporary file beside `path`, flushes it to disk and renames it over
+// `path`, so readers see the old or the new content, never a mix. `owner_only` creates it 0600.
+Expected<void> write_file_atomically(const std::filesystem::path& path, std::string_view content,
+                                     bool owner_only);
+
+// Like write_file_atomically, but fails (AlreadyExists = true) instead of replacing an existing
+// file, so that concurrent creators agree on one winner.
+struct CreateResult {
+  bool already_exists = false;
+};
+Expected<CreateResult> create_file_exclusively(const std::filesystem::path& path,
+                                               std::string_view content, bool owner_only);
+
+// Creates a directory (and parents). `owner_only`: the last component is 0700 (existing
+// directories are left as they are).
+Expected<void> make_directory(const std::filesystem::path& path, bool owner_only);
+
+// Non-empty when the file can be read by anyone but its owner: a message naming the mode.
+// Always empty on Windows, where access is governed by ACLs.
+std::string describe_loose_permissions(const std::filesystem::path& path);
+
+// Command that makes `path` private, for error messages ("chmod 600 path").
+std::string private_permissions_fix(const std::filesystem::path& path);
+
+// A file opened for appending that others may rename while it is open (Windows:
+// FILE_SHARE_DELETE). Writes are not buffered.
+class AppendFile {
+ public:
+  static Expected<AppendFile> open(const std::filesystem::path& path);
+  AppendFile() = default;
+  AppendFile(AppendFile&& other) noexcept;
+  AppendFile& operator=(AppendFile&& other) noexcept;
+  AppendFile(const AppendFile&) = delete;
+  AppendFile& operator=(const AppendFile&) = delete;
+  ~AppendFile();
+
+  bool is_open() const { return handle_ != kInvalidHandle; }
+  Expected<void> write(std::string_view bytes);
+  // Current size on disk, including what other writers (e.g. raw stdout) appended.
+  Expected<std::uint64_t> size() const;
+  // Makes this file the process's stdout and stderr (dup2 / SetStdHandle).
+  Expected<void> become_stdout_and_stderr() const;
+  void close();
+
+ private:
+  explicit AppendFile(NativeHandle handle) : handle_(handle) {}
+  NativeHandle handle_ = kInvalidHandle;
+};
+
+// Identity of a file on disk (device + inode / volume + file index), to notice renames.
+struct FileIdentity {
+  std::uint64_t device = 0;
+  std::uint64_t index = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+std::optional<FileIdentity> file_identity(const std::filesystem::path& path);
+
+// A file opened for reading that tolerates being renamed or deleted by the writer.
+class ReadFile {
+ public:
+  static Expected<ReadFile> open(const std::filesystem::path& path);
+  ReadFile() = default;
+  ReadFile(ReadFile&& other) noexcept;
+  ReadFile& operator=(ReadFile&& other) noexcept;
+  ReadFile(const ReadFile&) = delete;
+  ReadFile& operator=(const ReadFile&) = delete;
+  ~ReadFile();
+
+  bool is_open() const { return handle_ != kInvalidHandle; }
+  // Reads at most `size` bytes at `offset`; 0 at end of file.
+  Expected<std::size_t> read_at(std::uint64_t offset, char* buffer, std::size_t size) const;
+  Expected<std::uint64_t> size() const;
+  Expected<FileIdentity> identity() const;
+
+ private:
+  explicit ReadFile(NativeHandle handle) : handle_(handle) {}
+  NativeHandle handle_ = kInvalidHandle;
+};
+
+// ---- processes -------------------------------------------------------------------------------
+
+std::filesystem::path current_executable();
+ProcessId current_process_id();
+
+// True while a process with this ID exists (a zombie counts as gone).
+bool process_exists(ProcessId pid);
+
+// Asks a process to shut down and run its cleanup (POSIX SIGTERM; Windows: sets the named
+// stop event the node listens on, see StopRequestListener).
+Expected<void> request_graceful_stop(ProcessId pid);
+
+// Ends a process at once (SIGKILL / TerminateProcess).
+Expected<void> kill_process(ProcessId pid);
+
+// The parent's end of the "ready" channel of a detached child: one message, then EOF.
+class ReadyReader {
+ public:
+  ReadyReader() = default;
+  explicit ReadyReader(NativeHandle handle) : handle_(handle) {}
+  ReadyReader(ReadyReader&& other) noexcept;
+  ReadyReader& operator=(ReadyReader&& other) noexcept;
+  ~ReadyReader();
+
+  // The child's whole message once it closes its end, nullopt on timeout. An empty string means
+  // the child exited (or closed the channel) without a word.
+  Expected<std::optional<std::string>> read_all(std::chrono::milliseconds timeout);
+
+ private:
+  NativeHandle handle_ = kInvalidHandle;
+};
+
+struct DetachedChild {
+  ProcessId pid = 0;
+  ReadyReader ready;
+};
+
+// Starts `executable args...` as a daemon: POSIX: new session, no controlling terminal, stdin
+// from the null device, stdout/stderr to `output_file` (appended); Windows: new process group,
+// no console. The child finds the write end of the ready channel through the environment
+// variable kReadyEnvVar and `extra_env` is added to its environment.
+inline constexpr const char* kReadyEnvVar = "AGENTNETWORK_READY_FD";
+Expected<DetachedChild> spawn_detached(
+    const std::filesystem::path& executable, const std::vector<std::string>& args,
+    const std::vector<std::pair<std::string, std::string>>& extra_env,
+    const std::filesystem::path& working_dir, const std::filesystem::path& output_file);
+
+// The child's end of the ready channel, taken from the environment (and removed from it, so
+// grandchildren do not inherit it). nullopt when not started by spawn_detached.
+class ReadyWriter {
+ public:
+  static std::optional<ReadyWriter> from_environment();
+  ReadyWriter(ReadyWriter&& other) noexcept;
+  ReadyWriter& operator=(ReadyWriter&& other) noexcept;
+  ReadyWriter(const ReadyWriter&) = delete;
+  ReadyWriter& operator=(const ReadyWriter&) = delete;
+  ~ReadyWriter();
+  // Sends the message and closes the channel. Only the first call has an effect.
+  void send_and_close(std::string_view message);
+
+ private:
+  explicit ReadyWriter(NativeHandle handle) : handle_(handle) {}
+  NativeHandle handle_ = kInvalidHandle;
+};
+
+// Points stdin at the null device.
+Expected<void> redirect_stdin_to_null();
+
+// Delivers graceful-stop requests aimed at this process (Windows' named stop event) to
+// `on_stop`, called on an internal thread. On POSIX this is a no-op: SIGTERM is handled by the
+// caller's signal handling.
+class StopRequestListener {
+ public:
+  static Expected<std::unique_ptr<StopRequestListener>> start(std::function<void()> on_stop);
+  virtual ~StopRequestListener() = default;
+};
+
+// Installs handlers that write a one-line report of a fatal signal / unhandled exception to
+// stderr (async-signal-safe) before the process dies, so the crash lands in the log.
+void install_crash_reporter();
+
+// systemd notification (sd_notify protocol) to $NOTIFY_SOCKET; false when it is unset or the
+// send failed. No-op on Windows.
+bool notify_service_manager(std::string_view state);
+
+// Addresses of the machine's network interfaces that are up (numeric text, no scope for IPv4;
+// link-local IPv6 omitted).
+std::vector<std::string> interface_addresses(bool ipv6);
+
+}  // namespace an::daemon

@@ -1,0 +1,261 @@
+#include "daemon/platform.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace an::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory per test, removed afterwards.
+class FilesPosixTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "an-files-test-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+
+  static std::string read(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream content;
+    content << in.rdbuf();
+    return content.str();
+  }
+  static unsigned mode_of(const fs::path& path) {
+    struct stat info {};
+    EXPECT_EQ(::stat(path.c_str(), &info), 0) << path;
+    return info.st_mode & 07777;
+  }
+  std::vector<std::string> names_in_dir() const {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      names.push_back(entry.path().filename().string());
+    }
+    return names;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(FilesPosixTest, AtomicWriteReplacesContentAndLeavesNoTemporaryFile) {
+  const fs::path file = dir_ / "node.status";
+  ASSERT_TRUE(write_file_atomically(file, "first", /*owner_only=*/false));
+  ASSERT_TRUE(write_file_atomically(file, "second, longer", /*owner_only=*/false));
+  EXPECT_EQ(read(file), "second, longer");
+  EXPECT_EQ(mode_of(file), 0644u);
+  EXPECT_EQ(names_in_dir(), std::vector<std::string>{"node.status"});
+}
+
+TEST_F(FilesPosixTest, AtomicWriteOwnerOnlyIsMode0600) {
+  const fs::path file = dir_ / "node.key";
+  ASSERT_TRUE(write_file_atomically(file, "secret", /*owner_only=*/true));
+  EXPECT_EQ(mode_of(file), 0600u);
+  EXPECT_EQ(describe_loose_permissions(file), "");
+}
+
+TEST_F(FilesPosixTest, FailedAtomicWriteRemovesItsTemporaryFile) {
+  // A directory in the way makes the final rename fail after the temp file was written.
+  const fs::path in_the_way = dir_ / "occupied";
+  fs::create_directory(in_the_way);
+  fs::create_directory(in_the_way / "child");  // non-empty: rename cannot replace it
+  auto written = write_file_atomically(in_the_way, "content", false);
+  ASSERT_FALSE(written);
+  EXPECT_NE(written.error().message.find("occupied"), std::string::npos) << written.error().message;
+  EXPECT_EQ(names_in_dir(), std::vector<std::string>{"occupied"});
+}
+
+TEST_F(FilesPosixTest, AtomicWriteIntoMissingDirectoryFails) {
+  auto written = write_file_atomically(dir_ / "missing" / "file", "x", false);
+  ASSERT_FALSE(written);
+  EXPECT_FALSE(written.error().message.empty());
+}
+
+TEST_F(FilesPosixTest, SecondExclusiveCreatorIsToldTheFileExists) {
+  const fs::path file = dir_ / "node.key";
+  auto first = create_file_exclusively(file, "winner", /*owner_only=*/true);
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(first->already_exists);
+  auto second = create_file_exclusively(file, "loser", /*owner_only=*/true);
+  ASSERT_TRUE(second);
+  EXPECT_TRUE(second->already_exists);
+  EXPECT_EQ(read(file), "winner");
+  EXPECT_EQ(mode_of(file), 0600u);
+  EXPECT_EQ(names_in_dir(), std::vector<std::string>{"node.key"});
+}
+
+TEST_F(FilesPosixTest, ConcurrentExclusiveCreatorsHaveExactlyOneWinner) {
+  constexpr int kThreads = 8;
+  const fs::path file = dir_ / "node.key";
+  std::atomic<int> winners{0};
+  std::atomic<int> losers{0};
+  std::atomic<int> errors{0};
+  std::atomic<int> winning_thread{-1};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      while (!go.load())
+        std::this_thread::yield();
+      auto created = create_file_exclusively(file, "content of " + std::to_string(t), true);
+      if (!created) {
+        errors.fetch_add(1);
+      } else if (created->already_exists) {
+        losers.fetch_add(1);
+      } else {
+        winners.fetch_add(1);
+        winning_thread.store(t);
+      }
+    });
+  }
+  go.store(true);
+  for (auto& thread : threads)
+    thread.join();
+  EXPECT_EQ(winners.load(), 1);
+  EXPECT_EQ(losers.load(), kThreads - 1);
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(read(file), "content of " + std::to_string(winning_thread.load()));
+  EXPECT_EQ(names_in_dir(), std::vector<std::string>{"node.key"});
+}
+
+TEST_F(FilesPosixTest, MakeDirectoryCreatesParentsAndMakesTheLastPrivate) {
+  const fs::path keys = dir_ / "a" / "b" / "keys";
+  ASSERT_TRUE(make_directory(keys, /*owner_only=*/true));
+  EXPECT_TRUE(fs::is_directory(keys));
+  EXPECT_EQ(mode_of(keys), 0700u);
+  // Existing directories are accepted and left alone.
+  ::chmod(keys.c_str(), 0750);
+  ASSERT_TRUE(make_directory(keys, true));
+  EXPECT_EQ(mode_of(keys), 0750u);
+  ASSERT_TRUE(make_directory(dir_ / "trailing" / "", false));
+  EXPECT_TRUE(fs::is_directory(dir_ / "trailing"));
+}
+
+TEST_F(FilesPosixTest, MakeDirectoryRefusesAFileInTheWay) {
+  ASSERT_TRUE(write_file_atomically(dir_ / "file", "x", false));
+  auto made = make_directory(dir_ / "file", false);
+  ASSERT_FALSE(made);
+  EXPECT_NE(made.error().message.find("not a directory"), std::string::npos)
+      << made.error().message;
+}
+
+TEST_F(FilesPosixTest, LoosePermissionsAreDescribed) {
+  const fs::path file = dir_ / "node.key";
+  ASSERT_TRUE(write_file_atomically(file, "x", true));
+  EXPECT_EQ(describe_loose_permissions(file), "");
+  ::chmod(file.c_str(), 0644);
+  EXPECT_EQ(describe_loose_permissions(file), "mode 0644 lets group and others read it");
+  ::chmod(file.c_str(), 0640);
+  EXPECT_EQ(describe_loose_permissions(file), "mode 0640 lets group read it");
+  ::chmod(file.c_str(), 0606);
+  EXPECT_EQ(describe_loose_permissions(file), "mode 0606 lets others read and write it");
+  ::chmod(file.c_str(), 0642);
+  EXPECT_EQ(describe_loose_permissions(file), "mode 0642 lets group read it and others write it");
+  EXPECT_EQ(describe_loose_permissions(dir_ / "missing"), "");
+}
+
+TEST(PrivatePermissionsFix, QuotesThePathForTheShell) {
+  EXPECT_EQ(private_permissions_fix("/data dir/keys/node.key"),
+            "chmod 600 '/data dir/keys/node.key'");
+  EXPECT_EQ(private_permissions_fix("it's"), "chmod 600 'it'\\''s'");
+}
+
+TEST_F(FilesPosixTest, AppendFileAppendsAndCountsOtherWritersInItsSize) {
+  const fs::path file = dir_ / "node.log";
+  {
+    std::ofstream existing(file);
+    existing << "old\n";
+  }
+  auto log = AppendFile::open(file);
+  ASSERT_TRUE(log);
+  ASSERT_TRUE(log->write("one\n"));
+  // A second descriptor stands for raw writes to stdout/stderr by other code.
+  auto other = AppendFile::open(file);
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(other->write("raw\n"));
+  ASSERT_TRUE(log->write("two\n"));
+  EXPECT_EQ(read(file), "old\none\nraw\ntwo\n");
+  auto size = log->size();
+  ASSERT_TRUE(size);
+  EXPECT_EQ(*size, 16u);
+
+  AppendFile moved = std::move(*log);
+  EXPECT_FALSE(log->is_open());
+  EXPECT_TRUE(moved.is_open());
+  EXPECT_FALSE(log->write("x"));
+  moved.close();
+  EXPECT_FALSE(moved.is_open());
+}
+
+TEST_F(FilesPosixTest, AppendFileWritesLargeBuffersWhole) {
+  const fs::path file = dir_ / "big";
+  auto log = AppendFile::open(file);
+  ASSERT_TRUE(log);
+  const std::string big(3 * 1024 * 1024 + 7, 'x');
+  ASSERT_TRUE(log->write(big));
+  EXPECT_EQ(fs::file_size(file), big.size());
+}
+
+TEST_F(FilesPosixTest, FileIdentityFollowsTheFileNotTheName) {
+  const fs::path file = dir_ / "node.log";
+  const fs::path moved = dir_ / "node.log.1";
+  ASSERT_TRUE(write_file_atomically(file, "x", false));
+  auto before = file_identity(file);
+  ASSERT_TRUE(before);
+  fs::rename(file, moved);
+  EXPECT_EQ(file_identity(moved), before);
+  EXPECT_EQ(file_identity(file), std::nullopt);
+  ASSERT_TRUE(write_file_atomically(file, "y", false));
+  EXPECT_NE(file_identity(file), before);
+}
+
+TEST_F(FilesPosixTest, ReadFileReadsAtOffsetsAndSurvivesRenameAndDelete) {
+  const fs::path file = dir_ / "node.log";
+  ASSERT_TRUE(write_file_atomically(file, "0123456789", false));
+  auto reader = ReadFile::open(file);
+  ASSERT_TRUE(reader);
+  auto identity = reader->identity();
+  ASSERT_TRUE(identity);
+  EXPECT_EQ(file_identity(file), *identity);
+
+  fs::rename(file, dir_ / "node.log.1");
+  char buffer[16] = {};
+  auto count = reader->read_at(3, buffer, 4);
+  ASSERT_TRUE(count);
+  EXPECT_EQ(std::string(buffer, *count), "3456");
+
+  fs::remove(dir_ / "node.log.1");
+  count = reader->read_at(8, buffer, sizeof buffer);
+  ASSERT_TRUE(count);
+  EXPECT_EQ(std::string(buffer, *count), "89");
+  count = reader->read_at(10, buffer, sizeof buffer);
+  ASSERT_TRUE(count);
+  EXPECT_EQ(*count, 0u);
+  auto size = reader->size();
+  ASSERT_TRUE(size);
+  EXPECT_EQ(*size, 10u);
+}
+
+TEST_F(FilesPosixTest, ReadFileOpenOfMissingFileSaysWhy) {
+  auto reader = ReadFile::open(dir_ / "missing");
+  ASSERT_FALSE(reader);
+  EXPECT_EQ(reader.error().code, std::errc::no_such_file_or_directory);
+  EXPECT_NE(reader.error().message.find("missing"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace an::daemon
