@@ -1,0 +1,57 @@
+// The node's status record (SPEC §3): what `node.status` and `status -json` contain, and the
+// atomic read/write of the file. Value types; any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "daemon/platform.h"
+#include "util/expected.h"
+
+namespace an::daemon {
+
+struct NodeStatus {
+  bool running = false;
+  ProcessId pid = 0;
+  std::chrono::system_clock::time_point start_time{};
+  std::string node_id;
+  std::string version;
+  std::string role;
+  std::vector<std::string> listen_addrs;
+  std::uint64_t peer_count = 0;
+  std::string data_dir;
+  std::string log_file;
+  std::string pid_file;
+  // Additions beyond the Go implementation's keys.
+  std::string grpc;                      // control API endpoint, empty until it exists
+  std::vector<std::string> launch_args;  // node options the node was started with (restart)
+  std::chrono::system_clock::time_point updated_at{};
+};
+
+// Go's time.Duration formatting truncated to seconds: "2h30m15s", "4m0s", "7s".
+std::string format_uptime(std::chrono::seconds uptime);
+
+// RFC 3339 in UTC with seconds ("2026-11-26T06:14:28Z") and its parser (accepts fractions and
+// numeric offsets, as Go writes them).
+std::string format_rfc3339(std::chrono::system_clock::time_point time);
+Expected<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text);
+
+// JSON with the keys of SPEC §3; `uptime` is computed against `now`.
+nlohmann::ordered_json status_to_json(const NodeStatus& status,
+                                      std::chrono::system_clock::time_point now);
+Expected<NodeStatus> status_from_json(const nlohmann::json& json);
+
+Expected<void> write_status_file(const std::filesystem::path& path, const NodeStatus& status);
+Expected<NodeStatus> read_status_file(const std::filesystem::path& path);
+
+// PID file: the decimal PID and a newline, written atomically.
+Expected<void> write_pid_file(const std::filesystem::path& path, ProcessId pid);
+// nullopt when the file does not exist; an error when it is unreadable or malformed.
+Expected<std::optional<ProcessId>> read_pid_file(const std::filesystem::path& path);
+
+}  // namespace an::daemon
