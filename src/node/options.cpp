@@ -1,0 +1,297 @@
+#include "node/options.h"
+
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <set>
+
+#include "daemon/paths.h"
+#include "p2p/crypto/peer_id.h"
+#include "p2p/multiformats/multiaddr.h"
+
+namespace an::node {
+namespace {
+
+std::vector<std::string> split_list(std::string_view value) {
+  std::vector<std::string> items;
+  std::size_t start = 0;
+  while (start <= value.size()) {
+    auto comma = value.find(',', start);
+    if (comma == std::string_view::npos) comma = value.size();
+    auto item = value.substr(start, comma - start);
+    while (!item.empty() && item.front() == ' ')
+      item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ')
+      item.remove_suffix(1);
+    if (!item.empty()) items.emplace_back(item);
+    start = comma + 1;
+  }
+  return items;
+}
+
+std::string quote_value(std::string_view value) {
+  return "\"" + std::string(value) + "\"";
+}
+
+Expected<Role> parse_role(std::string_view value) {
+  if (value == "normal") return Role::kNormal;
+  if (value == "relay") return Role::kRelay;
+  if (value == "bootstrap") return Role::kBootstrap;
+  return fail("invalid -role " + quote_value(value) + " (expected bootstrap, relay or normal)");
+}
+
+Expected<double> parse_size_mb(std::string_view value) {
+  double number = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+  // A limit below one kilobyte would rotate on every line; above 1 TiB it is a typo.
+  if (ec != std::errc() || end != value.data() + value.size() || !std::isfinite(number) ||
+      number < 0.001 || number > 1024.0 * 1024.0) {
+    return fail("invalid -log-max-size-mb " + quote_value(value) +
+                " (expected a size in MB between 0.001 and 1048576)");
+  }
+  return number;
+}
+
+Expected<int> parse_max_files(std::string_view value) {
+  int number = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+  if (ec != std::errc() || end != value.data() + value.size() || number < 1 || number > 1000) {
+    return fail("invalid -log-max-files " + quote_value(value) +
+                " (expected a whole number 1-1000)");
+  }
+  return number;
+}
+
+Expected<void> check_bootstrap_address(std::string_view text) {
+  auto address = p2p::Multiaddr::parse(text);
+  if (!address) return fail("invalid -bootstrap address: " + address.error().message);
+  auto peer = address->peer_id_component();
+  if (!peer) {
+    return fail("invalid -bootstrap address " + quote_value(text) +
+                ": it must end with /p2p/<peer id>");
+  }
+  const auto& parts = address->components();
+  if (parts.size() < 3 || parts.back().code != p2p::kProtocolP2p) {
+    return fail("invalid -bootstrap address " + quote_value(text) +
+                ": expected /ip4|ip6|dns|dns4|dns6/HOST/tcp/PORT/p2p/<peer id>");
+  }
+  return {};
+}
+
+Expected<void> check_grpc_endpoint(std::string_view text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+    return fail("invalid -grpc " + quote_value(text) + " (expected HOST:PORT)");
+  }
+  int port = 0;
+  auto digits = text.substr(colon + 1);
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (ec != std::errc() || end != digits.data() + digits.size() || port < 0 || port > 65535) {
+    return fail("invalid -grpc " + quote_value(text) + " (bad port)");
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string_view role_name(Role role) {
+  switch (role) {
+    case Role::kRelay:
+      return "relay";
+    case Role::kBootstrap:
+      return "bootstrap";
+    case Role::kNormal:
+      break;
+  }
+  return "normal";
+}
+
+const std::vector<std::string>& node_option_names() {
+  static const std::vector<std::string> names{"data", "key",  "listen",          "bootstrap",
+                                              "role", "grpc", "log-max-size-mb", "log-max-files"};
+  return names;
+}
+
+Expected<TcpListenAddress> parse_listen_address(std::string_view text) {
+  auto address = p2p::Multiaddr::parse(text);
+  if (!address) return fail("invalid -listen address: " + address.error().message);
+  const auto& parts = address->components();
+  bool has_quic = false;
+  for (const auto& part : parts)
+    has_quic = has_quic || (part.code == p2p::kProtocolQuicV1 || part.code == p2p::kProtocolQuic);
+  if (has_quic || (parts.size() >= 2 && parts[1].code == p2p::kProtocolUdp)) {
+    return fail("-listen " + quote_value(text) + ": QUIC and UDP listeners are not supported yet");
+  }
+  if (parts.size() != 2 ||
+      (parts[0].code != p2p::kProtocolIp4 && parts[0].code != p2p::kProtocolIp6) ||
+      parts[1].code != p2p::kProtocolTcp) {
+    return fail("invalid -listen address " + quote_value(text) +
+                " (expected /ip4/ADDRESS/tcp/PORT or /ip6/ADDRESS/tcp/PORT)");
+  }
+  TcpListenAddress result;
+  result.ipv6 = parts[0].code == p2p::kProtocolIp6;
+  result.host = parts[0].value;
+  result.port = static_cast<unsigned short>(std::stoul(parts[1].value));
+  return result;
+}
+
+Expected<void> apply_node_option(NodeOptions& options, std::string_view name,
+                                 std::string_view value) {
+  if (name == "data") {
+    if (value.empty()) return fail("invalid -data: the directory must not be empty");
+    options.data_dir = std::filesystem::path(std::string(value));
+  } else if (name == "key") {
+    if (value.empty()) return fail("invalid -key: the file name must not be empty");
+    options.key_file = std::filesystem::path(std::string(value));
+  } else if (name == "listen") {
+    auto items = split_list(value);
+    if (items.empty()) return fail("invalid -listen " + quote_value(value) + ": no address given");
+    std::set<std::string> seen;
+    for (const auto& item : items) {
+      auto parsed = parse_listen_address(item);
+      if (!parsed) return tl::unexpected(parsed.error());
+      if (!seen.insert(item).second) return fail("-listen: " + quote_value(item) + " given twice");
+    }
+    options.listen = items;
+  } else if (name == "bootstrap") {
+    auto items = split_list(value);
+    for (const auto& item : items) {
+      if (auto checked = check_bootstrap_address(item); !checked) return checked;
+    }
+    options.bootstrap = items;
+  } else if (name == "role") {
+    auto role = parse_role(value);
+    if (!role) return tl::unexpected(role.error());
+    options.role = *role;
+  } else if (name == "grpc") {
+    if (auto checked = check_grpc_endpoint(value); !checked) return checked;
+    options.grpc = std::string(value);
+  } else if (name == "log-max-size-mb") {
+    auto size = parse_size_mb(value);
+    if (!size) return tl::unexpected(size.error());
+    options.log_max_size_mb = *size;
+  } else if (name == "log-max-files") {
+    auto files = parse_max_files(value);
+    if (!files) return tl::unexpected(files.error());
+    options.log_max_files = *files;
+  } else {
+    return fail("unknown option -" + std::string(name));
+  }
+  return {};
+}
+
+namespace {
+
+// Errors name the key but not the file; callers add where the settings came from.
+Expected<void> apply_config_settings(NodeOptions& options, const nlohmann::json& config) {
+  if (!config.is_object()) return fail("the settings must be a JSON object");
+  for (const auto& [key, value] : config.items()) {
+    std::string name = key;
+    for (auto& c : name)
+      c = c == '_' ? '-' : c;
+    if (name == "data") {
+      return fail("\"data\" is not a setting (the file lives in the data directory)");
+    }
+    bool known = false;
+    for (const auto& option : node_option_names())
+      known = known || option == name;
+    if (!known) return fail("unknown key \"" + key + "\"");
+    std::string text;
+    if (value.is_string()) {
+      text = value.get<std::string>();
+    } else if (value.is_number() && !value.is_boolean()) {
+      text = value.dump();
+    } else if (value.is_array() && (name == "listen" || name == "bootstrap")) {
+      for (const auto& item : value) {
+        if (!item.is_string()) return fail("\"" + key + "\" must list strings");
+        text += (text.empty() ? "" : ",") + item.get<std::string>();
+      }
+      if (name == "bootstrap" && text.empty()) {
+        options.bootstrap.clear();
+        continue;
+      }
+    } else {
+      return fail("\"" + key + "\" has the wrong type (" + value.type_name() + ")");
+    }
+    if (auto applied = apply_node_option(options, name, text); !applied) return applied;
+    // A relative key path in the config is relative to the data directory it lives in.
+    if (name == "key" && options.key_file.is_relative()) {
+      options.key_file = options.data_dir / options.key_file;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Expected<void> apply_config_json(NodeOptions& options, const nlohmann::json& config) {
+  auto applied = apply_config_settings(options, config);
+  if (!applied) return fail("config.json: " + applied.error().message);
+  return {};
+}
+
+Expected<void> apply_config_file(NodeOptions& options, const std::filesystem::path& config_file) {
+  std::error_code ec;
+  if (!std::filesystem::exists(config_file, ec)) return {};
+  std::ifstream in(config_file, std::ios::binary);
+  if (!in) return fail_errno("cannot read " + config_file.string());
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto json = nlohmann::json::parse(content, nullptr, false);
+  if (json.is_discarded()) return fail(config_file.string() + " is not valid JSON");
+  auto applied = apply_config_settings(options, json);
+  if (!applied) return fail(config_file.string() + ": " + applied.error().message);
+  return {};
+}
+
+nlohmann::json options_to_config_json(const NodeOptions& options) {
+  nlohmann::json json;
+  json["key"] = options.key_file.empty() ? "" : options.key_file.string();
+  json["listen"] = options.listen;
+  json["bootstrap"] = options.bootstrap;
+  json["role"] = std::string(role_name(options.role));
+  json["grpc"] = options.grpc;
+  json["log_max_size_mb"] = options.log_max_size_mb;
+  json["log_max_files"] = options.log_max_files;
+  if (options.key_file.empty()) json.erase("key");
+  if (options.grpc.empty()) json.erase("grpc");
+  return json;
+}
+
+Expected<void> validate_for_start(const NodeOptions& options) {
+  if (!options.bootstrap.empty()) {
+    return fail(
+        "-bootstrap: dialing bootstrap peers is not supported yet (this version does "
+        "not speak libp2p yet)");
+  }
+  if (!options.grpc.empty()) return fail("-grpc: the control API is not supported yet");
+  return {};
+}
+
+std::vector<std::string> options_to_args(const NodeOptions& options) {
+  auto join = [](const std::vector<std::string>& items) {
+    std::string text;
+    for (const auto& item : items)
+      text += (text.empty() ? "" : ",") + item;
+    return text;
+  };
+  char size_text[32];
+  std::snprintf(size_text, sizeof(size_text), "%g", options.log_max_size_mb);
+  std::vector<std::string> args{"--data", daemon::make_absolute(options.data_dir).string()};
+  if (!options.key_file.empty()) {
+    args.insert(args.end(), {"--key", daemon::make_absolute(options.key_file).string()});
+  }
+  args.insert(args.end(), {"--listen", join(options.listen)});
+  if (!options.bootstrap.empty()) args.insert(args.end(), {"--bootstrap", join(options.bootstrap)});
+  args.insert(args.end(), {"--role", std::string(role_name(options.role))});
+  if (!options.grpc.empty()) args.insert(args.end(), {"--grpc", options.grpc});
+  args.insert(args.end(), {"--log-max-size-mb", size_text, "--log-max-files",
+                           std::to_string(options.log_max_files)});
+  return args;
+}
+
+std::filesystem::path effective_key_file(const NodeOptions& options) {
+  if (!options.key_file.empty()) return daemon::make_absolute(options.key_file);
+  return daemon::DataPaths(options.data_dir).default_key_file;
+}
+
+}  // namespace an::node

@@ -1,0 +1,66 @@
+// Node settings (SPEC §1): defaults, the command-line and config.json spellings, validation.
+// Value types; any thread.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "util/expected.h"
+
+namespace an::node {
+
+enum class Role { kNormal, kRelay, kBootstrap };
+std::string_view role_name(Role role);
+
+struct NodeOptions {
+  std::filesystem::path data_dir = "./data";
+  std::filesystem::path key_file;  // empty: DIR/keys/node.key
+  std::vector<std::string> listen{"/ip4/0.0.0.0/tcp/0"};
+  std::vector<std::string> bootstrap;
+  Role role = Role::kNormal;
+  std::string grpc;  // empty: the default endpoint
+  double log_max_size_mb = 10;
+  int log_max_files = 5;
+};
+
+// The option names a node command accepts, as written after the dashes.
+const std::vector<std::string>& node_option_names();
+
+// Sets one option from its text. `name` is the command-line spelling ("log-max-size-mb"); the
+// error is one line naming the option and the bad value.
+Expected<void> apply_node_option(NodeOptions& options, std::string_view name,
+                                 std::string_view value);
+
+// Applies DIR/config.json's content (keys as the options, '_' for '-'); unknown keys and bad
+// values are errors naming the key.
+Expected<void> apply_config_json(NodeOptions& options, const nlohmann::json& config);
+
+// Reads and applies `config_file` when it exists.
+Expected<void> apply_config_file(NodeOptions& options, const std::filesystem::path& config_file);
+
+// The settings as config.json content (for `config init` / `config show`).
+nlohmann::json options_to_config_json(const NodeOptions& options);
+
+// Checks what can only be judged as a whole, and what this version cannot serve yet.
+Expected<void> validate_for_start(const NodeOptions& options);
+
+// Canonical command-line form ("--listen", "a,b", ...), with absolute paths, for the detached
+// node and for `restart`.
+std::vector<std::string> options_to_args(const NodeOptions& options);
+
+// The key file in effect: -key, or DIR/keys/node.key.
+std::filesystem::path effective_key_file(const NodeOptions& options);
+
+// A listen address this version can bind.
+struct TcpListenAddress {
+  bool ipv6 = false;
+  std::string host;  // numeric
+  unsigned short port = 0;
+};
+Expected<TcpListenAddress> parse_listen_address(std::string_view multiaddr);
+
+}  // namespace an::node

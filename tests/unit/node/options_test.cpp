@@ -1,0 +1,157 @@
+#include "node/options.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "support/temp_dir.h"
+
+namespace an::node {
+namespace {
+
+constexpr const char* kPeer = "12D3KooWEUV2VXTpixB4s76Jac4XZE2cegCkqnMbizLkfh3ffZED";
+
+TEST(OptionsTest, DefaultsMatchTheSpec) {
+  NodeOptions options;
+  EXPECT_EQ(options.data_dir, "./data");
+  EXPECT_TRUE(options.key_file.empty());
+  EXPECT_EQ(options.listen, std::vector<std::string>{"/ip4/0.0.0.0/tcp/0"});
+  EXPECT_TRUE(options.bootstrap.empty());
+  EXPECT_EQ(options.role, Role::kNormal);
+  EXPECT_EQ(options.log_max_size_mb, 10);
+  EXPECT_EQ(options.log_max_files, 5);
+  EXPECT_TRUE(validate_for_start(options).has_value());
+  EXPECT_EQ(effective_key_file(options), std::filesystem::current_path() / "data/keys/node.key");
+}
+
+TEST(OptionsTest, AcceptsGoodValues) {
+  NodeOptions options;
+  ASSERT_TRUE(apply_node_option(options, "listen", "/ip4/127.0.0.1/tcp/9001, /ip6/::1/tcp/0"));
+  EXPECT_EQ(options.listen,
+            (std::vector<std::string>{"/ip4/127.0.0.1/tcp/9001", "/ip6/::1/tcp/0"}));
+  ASSERT_TRUE(apply_node_option(options, "role", "relay"));
+  EXPECT_EQ(options.role, Role::kRelay);
+  ASSERT_TRUE(apply_node_option(options, "log-max-size-mb", "0.05"));
+  EXPECT_DOUBLE_EQ(options.log_max_size_mb, 0.05);
+  ASSERT_TRUE(apply_node_option(options, "log-max-files", "12"));
+  EXPECT_EQ(options.log_max_files, 12);
+  ASSERT_TRUE(apply_node_option(options, "bootstrap",
+                                std::string("/ip4/10.0.0.1/tcp/4001/p2p/") + kPeer + "," +
+                                    "/dns4/boot.example/tcp/4001/p2p/" + kPeer));
+  EXPECT_EQ(options.bootstrap.size(), 2u);
+}
+
+TEST(OptionsTest, RejectsBadValuesNamingThem) {
+  struct Case {
+    const char* name;
+    const char* value;
+    const char* expected_in_error;
+  };
+  const Case cases[] = {
+      {"listen", "/ip4/1.2.3/tcp/1", "1.2.3"},
+      {"listen", "/ip4/127.0.0.1/tcp/70000", "70000"},
+      {"listen", "/ip4/127.0.0.1/udp/4001/quic-v1", "not supported yet"},
+      {"listen", "/dns4/example.com/tcp/1", "/dns4/example.com/tcp/1"},
+      {"listen", "/ip4/127.0.0.1/tcp/1,/ip4/127.0.0.1/tcp/1", "twice"},
+      {"listen", "", "no address"},
+      {"listen", "garbage", "garbage"},
+      {"role", "boss", "boss"},
+      {"bootstrap", "/ip4/127.0.0.1/tcp/4001", "/p2p/"},
+      {"bootstrap", "/ip4/127.0.0.1/tcp/4001/p2p/notapeerid", "notapeerid"},
+      {"log-max-size-mb", "-5", "-5"},
+      {"log-max-size-mb", "0", "\"0\""},
+      {"log-max-size-mb", "ten", "ten"},
+      {"log-max-files", "0", "\"0\""},
+      {"log-max-files", "2.5", "2.5"},
+      {"grpc", "localhost", "localhost"},
+      {"data", "", "-data"},
+      {"colour", "blue", "colour"},
+  };
+  for (const auto& c : cases) {
+    NodeOptions options;
+    auto applied = apply_node_option(options, c.name, c.value);
+    ASSERT_FALSE(applied.has_value()) << c.name << "=" << c.value;
+    EXPECT_NE(applied.error().message.find(c.expected_in_error), std::string::npos)
+        << applied.error().message;
+    EXPECT_EQ(applied.error().message.find('\n'), std::string::npos);
+  }
+}
+
+TEST(OptionsTest, NotYetServableSettingsFailValidation) {
+  NodeOptions options;
+  ASSERT_TRUE(
+      apply_node_option(options, "bootstrap", std::string("/ip4/127.0.0.1/tcp/1/p2p/") + kPeer));
+  auto valid = validate_for_start(options);
+  ASSERT_FALSE(valid.has_value());
+  EXPECT_NE(valid.error().message.find("not supported yet"), std::string::npos);
+  NodeOptions with_grpc;
+  ASSERT_TRUE(apply_node_option(with_grpc, "grpc", "127.0.0.1:5000"));
+  EXPECT_FALSE(validate_for_start(with_grpc).has_value());
+}
+
+TEST(OptionsTest, ConfigJsonUsesUnderscoresAndChecksTypes) {
+  NodeOptions options;
+  options.data_dir = "/srv/n";
+  auto config = nlohmann::json::parse(R"({"listen": ["/ip4/127.0.0.1/tcp/1"], "role": "bootstrap",
+      "log_max_size_mb": 2, "log_max_files": 3, "key": "keys/other.key", "bootstrap": []})");
+  ASSERT_TRUE(apply_config_json(options, config));
+  EXPECT_EQ(options.listen, std::vector<std::string>{"/ip4/127.0.0.1/tcp/1"});
+  EXPECT_EQ(options.role, Role::kBootstrap);
+  EXPECT_EQ(options.log_max_size_mb, 2);
+  EXPECT_EQ(options.log_max_files, 3);
+  EXPECT_EQ(options.key_file, "/srv/n/keys/other.key");
+
+  for (const char* bad :
+       {R"({"colour": 1})", R"({"role": 5})", R"({"listen": [1]})", R"({"log_max_files": true})",
+        R"({"data": "/x"})", R"([1,2])", R"({"log_max_files": -1})"}) {
+    NodeOptions fresh;
+    auto applied = apply_config_json(fresh, nlohmann::json::parse(bad));
+    ASSERT_FALSE(applied.has_value()) << bad;
+    EXPECT_EQ(applied.error().message.rfind("config.json: ", 0), 0u) << applied.error().message;
+  }
+}
+
+TEST(OptionsTest, ConfigFileErrorsNameTheFile) {
+  test::TempDir dir;
+  auto path = dir.path() / "config.json";
+  NodeOptions options;
+  EXPECT_TRUE(apply_config_file(options, path));  // missing file: defaults
+  std::ofstream(path) << "{not json";
+  auto applied = apply_config_file(options, path);
+  ASSERT_FALSE(applied.has_value());
+  EXPECT_NE(applied.error().message.find(path.string()), std::string::npos);
+}
+
+TEST(OptionsTest, InitContentRoundTrips) {
+  NodeOptions defaults;
+  NodeOptions reread;
+  ASSERT_TRUE(apply_config_json(reread, options_to_config_json(defaults)));
+  EXPECT_EQ(reread.listen, defaults.listen);
+  EXPECT_EQ(reread.role, defaults.role);
+  EXPECT_EQ(reread.log_max_files, defaults.log_max_files);
+}
+
+TEST(OptionsTest, ListenAddressParsing) {
+  auto v4 = parse_listen_address("/ip4/0.0.0.0/tcp/0");
+  ASSERT_TRUE(v4.has_value());
+  EXPECT_FALSE(v4->ipv6);
+  EXPECT_EQ(v4->host, "0.0.0.0");
+  EXPECT_EQ(v4->port, 0);
+  auto v6 = parse_listen_address("/ip6/::1/tcp/4001");
+  ASSERT_TRUE(v6.has_value());
+  EXPECT_TRUE(v6->ipv6);
+  EXPECT_EQ(v6->port, 4001);
+  EXPECT_FALSE(parse_listen_address(std::string("/ip4/127.0.0.1/tcp/1/p2p/") + kPeer).has_value());
+}
+
+TEST(OptionsTest, CanonicalArgumentsHaveAbsolutePaths) {
+  NodeOptions options;
+  options.data_dir = "rel";
+  auto args = options_to_args(options);
+  ASSERT_GE(args.size(), 2u);
+  EXPECT_EQ(args[0], "--data");
+  EXPECT_TRUE(std::filesystem::path(args[1]).is_absolute());
+}
+
+}  // namespace
+}  // namespace an::node
