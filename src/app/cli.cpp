@@ -1,0 +1,190 @@
+#include "app/cli.h"
+
+#include <cstdio>
+#include <iostream>
+
+#include "app/commands.h"
+#include "util/version.h"
+
+namespace an::app {
+namespace {
+
+OptionSpec value_option(std::string name, std::string value_name, std::string help,
+                        bool repeatable = false) {
+  return OptionSpec{std::move(name), std::move(value_name), std::move(help), repeatable};
+}
+
+OptionSpec flag_option(std::string name, std::string help) {
+  return OptionSpec{std::move(name), "", std::move(help), false};
+}
+
+CommandSpec command(std::string name, std::string synopsis, std::string summary,
+                    std::vector<OptionSpec> options, std::size_t max_positionals = 0,
+                    std::string details = "") {
+  return CommandSpec{std::move(name),    std::move(synopsis), std::move(summary),
+                     std::move(options), max_positionals,     std::move(details)};
+}
+
+std::vector<OptionSpec> node_option_specs() {
+  return {
+      value_option("data", "DIR", "data directory (default ./data)"),
+      value_option("key", "FILE", "private key file (default DIR/keys/node.key)"),
+      value_option("listen", "A,B", "P2P listen multiaddrs (default /ip4/0.0.0.0/tcp/0)", true),
+      value_option("bootstrap", "A,B", "bootstrap peers, full multiaddrs ending in /p2p/<peer id>",
+                   true),
+      value_option("role", "ROLE", "bootstrap, relay or normal (default normal)"),
+      value_option("grpc", "HOST:PORT", "control API endpoint (default: a socket in the data dir)"),
+      value_option("log-max-size-mb", "N", "rotate node.log at this size in MB (default 10)"),
+      value_option("log-max-files", "N", "rotated log files kept (default 5)"),
+  };
+}
+
+const char* kNodeDetails =
+    "Settings may also come from DIR/config.json (keys named like the options, '_' for '-');\n"
+    "command-line options override it.\n";
+
+std::vector<CommandSpec> make_specs() {
+  auto data = value_option("data", "DIR", "data directory (default ./data)");
+  return {
+      command("start", "[node options]",
+              "Start the node in the background; return once it is ready.", node_option_specs(), 0,
+              kNodeDetails),
+      command("run", "[node options]", "Run the node in the foreground (Ctrl+C stops it).",
+              node_option_specs(), 0, kNodeDetails),
+      command(
+          "stop", "[-data DIR] [-timeout SEC]",
+          "Stop the node gracefully; kill it if it has not exited after the timeout.",
+          {data, value_option("timeout", "SEC", "seconds to wait before killing (default 10)")}),
+      command("restart", "[node options]",
+              "Stop the node (if running), then start it. Without node options other than -data,\n"
+              "the options the node was last started with are used again.",
+              node_option_specs(), 0, kNodeDetails),
+      command("status", "[-data DIR] [-json]",
+              "Show the node's status. Exit code 0 when running, 3 when not.",
+              {data, flag_option("json", "print JSON (the keys of node.status)")}),
+      command("logs", "[-data DIR] [-n N] [-f]", "Print the last lines of the node's log.",
+              {data, value_option("n", "N", "number of lines (default 50)"),
+               flag_option("f", "follow the log, across rotations, until interrupted")}),
+      command("keygen", "[-data DIR] [-key FILE] [-force]",
+              "Create the node's private key (Ed25519, libp2p format) and print its peer ID.",
+              {data, value_option("key", "FILE", "key file (default DIR/keys/node.key)"),
+               flag_option("force", "replace an existing key; the old one is kept as FILE.bak")}),
+      command("config", "init|show|validate [-data DIR]",
+              "init: write DIR/config.json with the defaults; show: print the effective settings;\n"
+              "validate: check DIR/config.json (exit 1 with the reason when it is not valid).",
+              {data}, 1),
+      command("version", "", "Print the version.", {}),
+      command("help", "[COMMAND]", "Show help for all commands or one.", {}, 1),
+  };
+}
+
+void print_overview(std::FILE* out) {
+  std::fprintf(out,
+               "agentnetwork %s - a libp2p node for AI agents, managing itself as a daemon\n\n"
+               "Usage: agentnetwork COMMAND [options]\n\nCommands:\n",
+               kVersion);
+  for (const auto& spec : all_command_specs()) {
+    std::string left = "  " + spec.name;
+    left.resize(12, ' ');
+    auto first_line = spec.summary.substr(0, spec.summary.find('\n'));
+    std::fprintf(out, "%s%s\n", left.c_str(), first_line.c_str());
+  }
+  std::fprintf(out,
+               "\nOptions take one dash or two (-data DIR, --data=DIR). "
+               "'agentnetwork help COMMAND' or 'COMMAND -h' for details.\n");
+}
+
+int command_version(const Words& words) {
+  int exit_code = kExitOk;
+  if (!parse_or_report("version", words, exit_code)) return exit_code;
+  std::printf("agentnetwork %s\n", kVersion);
+  return kExitOk;
+}
+
+int show_help(const Words& words) {
+  int exit_code = kExitOk;
+  auto parsed = parse_or_report("help", words, exit_code);
+  if (!parsed) return exit_code;
+  if (parsed->positionals.empty()) {
+    print_overview(stdout);
+    return kExitOk;
+  }
+  const auto& name = parsed->positionals[0];
+  for (const auto& spec : all_command_specs()) {
+    if (spec.name == name) {
+      std::fputs(command_help(spec).c_str(), stdout);
+      return kExitOk;
+    }
+  }
+  print_error("unknown command \"" + name + "\" (see: agentnetwork help)");
+  return kExitUsage;
+}
+
+}  // namespace
+
+const std::vector<CommandSpec>& all_command_specs() {
+  static const std::vector<CommandSpec> specs = make_specs();
+  return specs;
+}
+
+const CommandSpec& spec_of(const std::string& command) {
+  for (const auto& spec : all_command_specs()) {
+    if (spec.name == command) return spec;
+  }
+  std::abort();  // programming error: every command has a spec
+}
+
+void print_error(const std::string& message) {
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+}
+
+std::optional<ParsedArgs> parse_or_report(const std::string& command, const Words& words,
+                                          int& exit_code) {
+  const auto& spec = spec_of(command);
+  auto parsed = parse_args(spec, words);
+  if (!parsed) {
+    print_error(parsed.error().message);
+    exit_code = kExitUsage;
+    return std::nullopt;
+  }
+  if (parsed->help) {
+    std::fputs(command_help(spec).c_str(), stdout);
+    exit_code = kExitOk;
+    return std::nullopt;
+  }
+  return std::move(*parsed);
+}
+
+int run_cli(int argc, char** argv) {
+  Words words(argv + 1, argv + argc);
+  if (words.empty()) {
+    print_overview(stderr);
+    return kExitUsage;
+  }
+  std::string command = words.front();
+  words.erase(words.begin());
+  if (command == "-h" || command == "--help" || command == "-help") return show_help({});
+  if (command == "-version" || command == "--version") return command_version({});
+
+  using Handler = int (*)(const Words&);
+  static const std::vector<std::pair<std::string, Handler>> handlers{
+      {"start", command_start},     {"run", command_run},       {"stop", command_stop},
+      {"restart", command_restart}, {"status", command_status}, {"logs", command_logs},
+      {"keygen", command_keygen},   {"config", command_config}, {"version", command_version},
+      {"help", show_help},
+  };
+  for (const auto& [name, handler] : handlers) {
+    if (name == command) {
+      try {
+        return handler(words);
+      } catch (const std::exception& e) {
+        print_error(std::string("unexpected failure: ") + e.what());
+        return kExitFailure;
+      }
+    }
+  }
+  print_error("unknown command \"" + command + "\" (see: agentnetwork help)");
+  return kExitUsage;
+}
+
+}  // namespace an::app
