@@ -24,3 +24,12 @@ run_suite() {
 run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DAN_SANITIZE=ON
+
+# Code whose state is shared between threads (the log file written by every logging thread and
+# by raw stdout/stderr writers) also runs under ThreadSanitizer.
+echo "== build build-tsan"
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAN_TSAN=ON
+cmake --build build-tsan -j "$jobs" --target daemon_tests
+echo "== test build-tsan"
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir build-tsan --output-on-failure -j "$jobs" -R '^(LogFileTest|LogReaderTest|FilesPosixTest)\.'
