@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(build-essential cmake ninja-build ccache pkg-config libssl-dev libasio-dev
           libspdlog-dev libfmt-dev nlohmann-json3-dev libexpected-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(libgtest-dev libgmock-dev python3 clang-format procps)
+  packages+=(libgtest-dev libgmock-dev python3 clang-format procps clang-14 libfuzzer-14-dev)
 fi
 
 missing=()

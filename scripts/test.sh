@@ -33,3 +33,7 @@ cmake --build build-tsan -j "$jobs" --target daemon_tests
 echo "== test build-tsan"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build-tsan --output-on-failure -j "$jobs" -R '^(LogFileTest|LogReaderTest|FilesPosixTest)\.'
+
+# Every wire parser gets a short libFuzzer run (clang, ASan+UBSan).
+echo "== fuzz"
+FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh

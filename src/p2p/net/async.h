@@ -1,0 +1,35 @@
+// Small coroutine helpers for code that runs on one io_context thread (the network thread).
+// Not thread-safe: every call on one object must come from that thread.
+#pragma once
+
+#include <asio.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <chrono>
+
+namespace an::p2p::net {
+
+inline constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+// Wakes every coroutine waiting on it. Waiters re-check their condition in a loop:
+//   while (!ready()) co_await signal.wait();
+// which is race-free on a single thread, so a notify without waiters is never needed later.
+class Signal {
+ public:
+  explicit Signal(const asio::any_io_executor& executor)
+      : timer_(executor, asio::steady_timer::time_point::max()) {}
+  asio::awaitable<void> wait() { co_await timer_.async_wait(use_tuple); }
+  // Waits until notified or until `deadline`; false on timeout.
+  asio::awaitable<bool> wait_until(asio::steady_timer::time_point deadline) {
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer timeout(timer_.get_executor(), deadline);
+    auto result = co_await (timer_.async_wait(use_tuple) || timeout.async_wait(use_tuple));
+    co_return result.index() == 0;
+  }
+  void notify() { timer_.cancel(); }
+
+ private:
+  asio::steady_timer timer_;
+};
+
+}  // namespace an::p2p::net
