@@ -43,8 +43,8 @@ Multiaddr endpoint_to_multiaddr(const tcp::endpoint& endpoint) {
   if (ip.is_v6() && ip.to_v6().is_v4_mapped()) {
     ip = asio::ip::make_address_v4(asio::ip::v4_mapped, ip.to_v6());
   }
-  std::string text = (ip.is_v4() ? "/ip4/" : "/ip6/") + ip.to_string() + "/tcp/" +
-                     std::to_string(endpoint.port());
+  std::string text =
+      (ip.is_v4() ? "/ip4/" : "/ip6/") + ip.to_string() + "/tcp/" + std::to_string(endpoint.port());
   auto parsed = Multiaddr::parse(text);
   return parsed ? *parsed : Multiaddr();
 }
@@ -66,9 +66,9 @@ asio::awaitable<Expected<tcp::socket>> dial_tcp(const Multiaddr& address,
   } else {
     tcp::resolver resolver(executor);
     asio::steady_timer timer(executor, deadline);
-    auto result = co_await (resolver.async_resolve(target->host, std::to_string(target->port),
-                                                   use_tuple) ||
-                            timer.async_wait(use_tuple));
+    auto result =
+        co_await (resolver.async_resolve(target->host, std::to_string(target->port), use_tuple) ||
+                  timer.async_wait(use_tuple));
     if (result.index() == 1) co_return fail("cannot resolve " + target->host + ": timed out");
     auto [ec, resolved] = std::get<0>(result);
     if (ec) co_return fail("cannot resolve " + target->host + ": " + ec.message());
@@ -86,7 +86,8 @@ asio::awaitable<Expected<tcp::socket>> dial_tcp(const Multiaddr& address,
     if (std::chrono::steady_clock::now() >= deadline) break;
     tcp::socket socket(executor);
     asio::steady_timer timer(executor, deadline);
-    auto result = co_await (socket.async_connect(endpoint, use_tuple) || timer.async_wait(use_tuple));
+    auto result =
+        co_await (socket.async_connect(endpoint, use_tuple) || timer.async_wait(use_tuple));
     if (result.index() == 1) {
       last_error = "timed out";
       break;

@@ -1,0 +1,70 @@
+// An ordered, reliable byte stream as coroutines: a TCP socket, a secured connection, or one
+// multiplexed stream. Bytes read ahead by a negotiation can be pushed back with unread(). All
+// calls on the network thread; one reader and one writer at a time.
+#pragma once
+
+#include <asio.hpp>
+#include <span>
+
+#include "p2p/multiformats/varint.h"
+#include "util/expected.h"
+
+namespace an::p2p::net {
+
+class ByteStream {
+ public:
+  virtual ~ByteStream() = default;
+
+  // Up to buffer.size() bytes; 0 means the remote closed its side (EOF).
+  asio::awaitable<Expected<std::size_t>> read_some(std::span<std::uint8_t> buffer) {
+    if (!pushed_back_.empty()) {
+      std::size_t count = std::min(buffer.size(), pushed_back_.size());
+      std::copy_n(pushed_back_.begin(), count, buffer.begin());
+      pushed_back_.erase(pushed_back_.begin(), pushed_back_.begin() + static_cast<long>(count));
+      co_return count;
+    }
+    co_return co_await read_some_from_source(buffer);
+  }
+
+  // Makes `bytes` the next bytes read (before anything unread earlier).
+  void unread(Bytes bytes) {
+    if (bytes.empty()) return;
+    bytes.insert(bytes.end(), pushed_back_.begin(), pushed_back_.end());
+    pushed_back_ = std::move(bytes);
+  }
+
+  virtual asio::awaitable<Expected<void>> write_all(ByteView bytes) = 0;
+  // Half-close: no more writes from us.
+  virtual asio::awaitable<Expected<void>> close_write() = 0;
+  // Abrupt close of both directions; pending operations fail.
+  virtual void abort() = 0;
+
+ protected:
+  virtual asio::awaitable<Expected<std::size_t>> read_some_from_source(
+      std::span<std::uint8_t> buffer) = 0;
+
+ private:
+  Bytes pushed_back_;
+};
+
+// A TCP socket as a ByteStream.
+class TcpByteStream final : public ByteStream {
+ public:
+  explicit TcpByteStream(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
+  asio::awaitable<Expected<void>> write_all(ByteView bytes) override;
+  asio::awaitable<Expected<void>> close_write() override;
+  void abort() override;
+  asio::ip::tcp::socket& socket() { return socket_; }
+
+ protected:
+  asio::awaitable<Expected<std::size_t>> read_some_from_source(
+      std::span<std::uint8_t> buffer) override;
+
+ private:
+  asio::ip::tcp::socket socket_;
+};
+
+// Reads exactly buffer.size() bytes; EOF before that is an error.
+asio::awaitable<Expected<void>> read_exact(ByteStream& stream, std::span<std::uint8_t> buffer);
+
+}  // namespace an::p2p::net

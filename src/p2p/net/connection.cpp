@@ -1,0 +1,290 @@
+#include "p2p/net/connection.h"
+
+namespace an::p2p::net {
+namespace {
+
+constexpr std::size_t kReadBufferSize = 256 * 1024;
+// Writers wait while this much is queued for the socket, so a slow peer cannot make us buffer
+// without bound (flow-control windows bound each stream; this bounds their sum).
+constexpr std::size_t kMaxQueuedOutput = 4 * 1024 * 1024;
+
+yamux::Clock::time_point now() {
+  return yamux::Clock::now();
+}
+
+}  // namespace
+
+// ---- Stream ----
+
+Stream::Stream(std::shared_ptr<Connection> connection, std::uint32_t id, Direction direction)
+    : connection_(std::move(connection)),
+      id_(id),
+      direction_(direction),
+      readable_(connection_->secure_->transport().socket().get_executor()),
+      writable_(connection_->secure_->transport().socket().get_executor()) {}
+
+Stream::~Stream() {
+  // A stream dropped before we finished writing is reset, so the peer does not wait forever.
+  // One we closed for writing stays half-closed: what the peer still sends is discarded.
+  if (!reset_ && !write_closed_ && connection_->is_open()) {
+    connection_->session_.reset(id_);
+    connection_->wake_writer();
+  }
+  connection_->forget_stream(id_);
+}
+
+const PeerId& Stream::remote_peer() const {
+  return connection_->remote_peer();
+}
+
+asio::awaitable<Expected<std::size_t>> Stream::read_some_from_source(
+    std::span<std::uint8_t> buffer) {
+  while (inbox_start_ == inbox_.size() && !remote_closed_ && !reset_) {
+    co_await readable_.wait();
+  }
+  if (inbox_start_ < inbox_.size()) {
+    std::size_t count = std::min(buffer.size(), inbox_.size() - inbox_start_);
+    std::copy_n(inbox_.begin() + static_cast<long>(inbox_start_), count, buffer.begin());
+    inbox_start_ += count;
+    if (inbox_start_ == inbox_.size()) {
+      inbox_.clear();
+      inbox_start_ = 0;
+    }
+    if (connection_->is_open()) {
+      (void)connection_->session_.consumed(id_, count, now());
+      if (connection_->session_.has_output()) connection_->wake_writer();
+    }
+    co_return count;
+  }
+  // A reset after the peer's FIN loses nothing: everything it sent has been read.
+  if (reset_ && !remote_closed_) co_return fail("stream reset");
+  co_return std::size_t{0};
+}
+
+asio::awaitable<Expected<void>> Stream::write_all(ByteView bytes) {
+  while (!bytes.empty()) {
+    if (reset_ || !connection_->is_open()) co_return fail("stream reset");
+    if (write_closed_) co_return fail("stream closed for writing");
+    while (connection_->session_.output_size() > kMaxQueuedOutput && connection_->is_open()) {
+      co_await connection_->output_drained_.wait();
+    }
+    auto accepted = connection_->session_.write(id_, bytes);
+    if (!accepted) co_return tl::unexpected(accepted.error());
+    if (*accepted == 0) {
+      co_await writable_.wait();
+      continue;
+    }
+    bytes = bytes.subspan(*accepted);
+    connection_->wake_writer();
+  }
+  co_return Expected<void>{};
+}
+
+asio::awaitable<Expected<void>> Stream::close_write() {
+  if (write_closed_) co_return Expected<void>{};
+  if (reset_ || !connection_->is_open()) co_return fail("stream reset");
+  write_closed_ = true;
+  auto closed = connection_->session_.close_write(id_);
+  connection_->wake_writer();
+  co_return closed;
+}
+
+void Stream::abort() {
+  if (reset_) return;
+  reset_ = true;
+  if (connection_->is_open()) {
+    connection_->session_.reset(id_);
+    connection_->wake_writer();
+  }
+  readable_.notify();
+  writable_.notify();
+}
+
+// ---- Connection ----
+
+Expected<std::shared_ptr<Connection>> make_connection(UpgradedConnection upgraded,
+                                                      Direction direction, Multiaddr remote_address,
+                                                      Multiaddr local_address) {
+  yamux::Config config;
+  config.is_initiator = direction == Direction::kOutbound;
+  auto session = yamux::Session::create(config);
+  if (!session) return tl::unexpected(session.error());
+  return std::make_shared<Connection>(std::move(upgraded), std::move(*session), direction,
+                                      std::move(remote_address), std::move(local_address));
+}
+
+Connection::Connection(UpgradedConnection upgraded, yamux::Session session, Direction direction,
+                       Multiaddr remote_address, Multiaddr local_address)
+    : secure_(std::move(upgraded.secure)),
+      session_(std::move(session)),
+      direction_(direction),
+      remote_peer_(secure_->remote_peer()),
+      remote_address_(std::move(remote_address)),
+      local_address_(std::move(local_address)),
+      output_ready_(secure_->transport().socket().get_executor()),
+      output_drained_(secure_->transport().socket().get_executor()) {}
+
+Connection::~Connection() = default;
+
+Expected<void> Connection::start(InboundStreamHandler on_inbound, ClosedHandler on_closed) {
+  on_inbound_ = std::move(on_inbound);
+  on_closed_ = std::move(on_closed);
+  auto executor = secure_->transport().socket().get_executor();
+  auto self = shared_from_this();
+  asio::co_spawn(
+      executor, [self]() { return self->read_loop(); }, asio::detached);
+  asio::co_spawn(
+      executor, [self]() { return self->write_loop(); }, asio::detached);
+  return {};
+}
+
+Expected<std::shared_ptr<Stream>> Connection::open_stream() {
+  if (closed_ || closing_) return tl::unexpected(Error{"connection is closing", {}});
+  auto id = session_.open_stream();
+  if (!id) return tl::unexpected(id.error());
+  auto stream = std::make_shared<Stream>(shared_from_this(), *id, Direction::kOutbound);
+  streams_[*id] = stream;
+  wake_writer();
+  return stream;
+}
+
+void Connection::close(const std::string& reason) {
+  if (closed_ || closing_) return;
+  closing_ = true;
+  close_reason_ = reason;
+  session_.go_away(yamux::GoAwayCode::kNormal);
+  wake_writer();
+}
+
+void Connection::fail(const std::string& reason) {
+  if (closed_) return;
+  closed_ = true;
+  if (close_reason_.empty()) close_reason_ = reason;
+  secure_->abort();
+  // Streams may drop their last reference while being woken; iterate over a copy.
+  auto streams = streams_;
+  for (auto& [id, weak] : streams) {
+    if (auto stream = weak.lock()) {
+      stream->reset_ = true;
+      stream->readable_.notify();
+      stream->writable_.notify();
+    }
+  }
+  output_ready_.notify();
+  output_drained_.notify();
+  if (on_closed_) {
+    auto handler = std::move(on_closed_);
+    handler(*this, close_reason_);
+  }
+  on_inbound_ = nullptr;
+}
+
+void Connection::dispatch_events() {
+  yamux::Event event;
+  while (session_.poll_event(event)) {
+    auto found = streams_.find(event.stream_id);
+    std::shared_ptr<Stream> stream;
+    if (found != streams_.end()) stream = found->second.lock();
+    switch (event.kind) {
+      case yamux::Event::Kind::kInboundStream: {
+        if (!on_inbound_ || closing_ || !session_.accept(event.stream_id)) {
+          session_.reset(event.stream_id);
+          break;
+        }
+        auto inbound =
+            std::make_shared<Stream>(shared_from_this(), event.stream_id, Direction::kInbound);
+        streams_[event.stream_id] = inbound;
+        on_inbound_(std::move(inbound));
+        break;
+      }
+      case yamux::Event::Kind::kData:
+        if (!stream) {
+          (void)session_.consumed(event.stream_id, event.data.size(), now());
+          break;
+        }
+        if (stream->inbox_.empty()) {
+          stream->inbox_ = std::move(event.data);
+          stream->inbox_start_ = 0;
+        } else {
+          stream->inbox_.insert(stream->inbox_.end(), event.data.begin(), event.data.end());
+        }
+        stream->readable_.notify();
+        break;
+      case yamux::Event::Kind::kRemoteClosed:
+        if (stream) {
+          stream->remote_closed_ = true;
+          stream->readable_.notify();
+        }
+        break;
+      case yamux::Event::Kind::kReset:
+        if (stream) {
+          stream->reset_ = true;
+          stream->readable_.notify();
+          stream->writable_.notify();
+        }
+        break;
+      case yamux::Event::Kind::kWritable:
+        if (stream) stream->writable_.notify();
+        break;
+      case yamux::Event::Kind::kPingReply:
+      case yamux::Event::Kind::kGoAway:
+        break;
+    }
+  }
+}
+
+asio::awaitable<void> Connection::read_loop() {
+  auto self = shared_from_this();
+  Bytes buffer(kReadBufferSize);
+  while (!closed_) {
+    auto got = co_await secure_->read_some(buffer);
+    if (closed_) break;
+    if (!got) {
+      fail(got.error().message);
+      break;
+    }
+    if (*got == 0) {
+      fail("closed by the peer");
+      break;
+    }
+    auto received = session_.receive(ByteView(buffer.data(), *got), now());
+    dispatch_events();
+    if (!received) {
+      session_.go_away(yamux::GoAwayCode::kProtocolError);
+      close_reason_ = "yamux: " + received.error().message;
+      closing_ = true;
+      wake_writer();
+      break;
+    }
+    if (session_.has_output()) wake_writer();
+  }
+}
+
+asio::awaitable<void> Connection::write_loop() {
+  auto self = shared_from_this();
+  Bytes out;
+  for (;;) {
+    while (!session_.has_output() && !closed_ && !closing_)
+      co_await output_ready_.wait();
+    if (closed_) break;
+    if (session_.has_output()) {
+      out.clear();
+      session_.take_output(out);
+      auto written = co_await secure_->write_all(out);
+      output_drained_.notify();
+      if (!written) {
+        fail(written.error().message);
+        break;
+      }
+      continue;
+    }
+    if (closing_) {
+      // Everything, including our GoAway, is on the wire.
+      (void)co_await secure_->close_write();
+      fail(close_reason_.empty() ? "closed" : close_reason_);
+      break;
+    }
+  }
+}
+
+}  // namespace an::p2p::net

@@ -1,0 +1,118 @@
+// A secured, multiplexed libp2p connection (yamux over Noise) and its streams. The connection
+// owns its reader and writer coroutines; streams are shared by the connection and their user.
+// Everything runs on the network thread (one io_context thread), so nothing here locks.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "p2p/multiformats/multiaddr.h"
+#include "p2p/net/async.h"
+#include "p2p/net/byte_stream.h"
+#include "p2p/net/secure_connection.h"
+#include "p2p/net/upgrade.h"
+#include "p2p/yamux/session.h"
+
+namespace an::p2p::net {
+
+class Connection;
+
+// One multiplexed stream. Reads wait for data; writes wait for the peer's window.
+class Stream final : public ByteStream, public std::enable_shared_from_this<Stream> {
+ public:
+  Stream(std::shared_ptr<Connection> connection, std::uint32_t id, Direction direction);
+  ~Stream() override;
+
+  asio::awaitable<Expected<void>> write_all(ByteView bytes) override;
+  asio::awaitable<Expected<void>> close_write() override;
+  void abort() override;  // yamux RST
+
+  std::uint32_t id() const { return id_; }
+  Direction direction() const { return direction_; }
+  const std::string& protocol() const { return protocol_; }
+  void set_protocol(std::string protocol) { protocol_ = std::move(protocol); }
+  Connection& connection() { return *connection_; }
+  const PeerId& remote_peer() const;
+
+ protected:
+  asio::awaitable<Expected<std::size_t>> read_some_from_source(
+      std::span<std::uint8_t> buffer) override;
+
+ private:
+  friend class Connection;
+
+  std::shared_ptr<Connection> connection_;
+  std::uint32_t id_;
+  Direction direction_;
+  std::string protocol_;
+  Bytes inbox_;
+  std::size_t inbox_start_ = 0;
+  bool remote_closed_ = false;  // FIN received
+  bool reset_ = false;          // RST either way, or the connection died
+  bool write_closed_ = false;
+  Signal readable_;
+  Signal writable_;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  // Called for every stream the peer opens, before any protocol is negotiated on it.
+  using InboundStreamHandler = std::function<void(std::shared_ptr<Stream>)>;
+  using ClosedHandler = std::function<void(Connection&, const std::string& reason)>;
+
+  Connection(UpgradedConnection upgraded, yamux::Session session, Direction direction,
+             Multiaddr remote_address, Multiaddr local_address);
+  ~Connection();
+
+  // Starts the reader and writer. Call once, right after construction.
+  Expected<void> start(InboundStreamHandler on_inbound, ClosedHandler on_closed);
+
+  // Opens a stream (the SYN goes out with its first frame). Fails once the connection is
+  // closing or the peer sent GoAway.
+  Expected<std::shared_ptr<Stream>> open_stream();
+
+  // Graceful close: GoAway, flush, then close the socket. Idempotent.
+  void close(const std::string& reason);
+
+  bool is_open() const { return !closed_; }
+  Direction direction() const { return direction_; }
+  const PeerId& remote_peer() const { return remote_peer_; }
+  const Multiaddr& remote_address() const { return remote_address_; }
+  const Multiaddr& local_address() const { return local_address_; }
+  std::size_t stream_count() const { return streams_.size(); }
+  std::optional<std::chrono::nanoseconds> rtt() const { return session_.rtt(); }
+
+ private:
+  friend class Stream;
+
+  asio::awaitable<void> read_loop();
+  asio::awaitable<void> write_loop();
+  void dispatch_events();
+  void fail(const std::string& reason);
+  void wake_writer() { output_ready_.notify(); }
+  void forget_stream(std::uint32_t id) { streams_.erase(id); }
+
+  std::unique_ptr<SecureConnection> secure_;
+  yamux::Session session_;
+  Direction direction_;
+  PeerId remote_peer_;
+  Multiaddr remote_address_;
+  Multiaddr local_address_;
+  std::unordered_map<std::uint32_t, std::weak_ptr<Stream>> streams_;
+  InboundStreamHandler on_inbound_;
+  ClosedHandler on_closed_;
+  Signal output_ready_;
+  Signal output_drained_;
+  bool closing_ = false;  // GoAway sent; flush then close
+  bool closed_ = false;
+  std::string close_reason_;
+};
+
+// Builds a Connection from an upgraded one; the session config follows the direction.
+Expected<std::shared_ptr<Connection>> make_connection(UpgradedConnection upgraded,
+                                                      Direction direction, Multiaddr remote_address,
+                                                      Multiaddr local_address);
+
+}  // namespace an::p2p::net

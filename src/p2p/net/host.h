@@ -1,0 +1,135 @@
+// The libp2p host: listeners, dialing, one connection per peer, the protocol router, the peer
+// store, and the built-in identify and ping protocols. Owned by its user; every call and every
+// callback happens on the io_context's single thread (the network thread).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "p2p/identify/identify.h"
+#include "p2p/net/connection.h"
+#include "p2p/net/upgrade.h"
+
+namespace an::p2p::net {
+
+// Limits (named here, next to what they protect).
+inline constexpr std::size_t kMaxPendingInboundUpgrades = 64;  // handshakes in flight
+inline constexpr std::chrono::seconds kStreamNegotiationTimeout{10};
+inline constexpr std::chrono::seconds kIdentifyTimeout{10};
+inline constexpr std::chrono::seconds kPingTimeout{10};
+
+struct PeerInfo {
+  std::vector<Multiaddr> addresses;  // from identify (listen addrs) and from dialing
+  std::vector<std::string> protocols;
+  std::string agent_version;
+  std::string protocol_version;
+  std::optional<Multiaddr> observed_address;  // how the peer sees us
+  bool identified = false;
+};
+
+struct HostConfig {
+  std::string agent_version = "agentnetwork";
+  std::string protocol_version = "ipfs/0.1.0";
+};
+
+struct ConnectionEvent {
+  bool connected = false;  // false: the last connection to the peer closed
+  PeerId peer;
+  Direction direction = Direction::kOutbound;
+  Multiaddr remote_address;
+  std::string reason;  // for disconnects
+};
+
+class Host {
+ public:
+  using StreamHandler = std::function<asio::awaitable<void>(std::shared_ptr<Stream>)>;
+  using ConnectionListener = std::function<void(const ConnectionEvent&)>;
+  using PeerIdentifiedListener = std::function<void(const PeerId&, const PeerInfo&)>;
+  // An inbound connection that failed its handshake (remote address, reason).
+  using InboundFailureListener = std::function<void(const Multiaddr&, const std::string&)>;
+
+  Host(asio::io_context& io, LocalIdentity identity, HostConfig config);
+  ~Host();
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  // Binds a TCP listener (/ip4|ip6/A/tcp/P) and starts accepting. Returns the bound address.
+  Expected<Multiaddr> listen(const Multiaddr& address);
+  const std::vector<Multiaddr>& listen_addresses() const { return listen_addresses_; }
+  // Addresses to tell peers (identify): listen addresses, unspecified hosts expanded.
+  void set_advertised_addresses(std::vector<Multiaddr> addresses);
+
+  // Registers a protocol handler; the stream's protocol is negotiated before it is called.
+  void set_handler(const std::string& protocol, StreamHandler handler);
+  std::vector<std::string> protocols() const;
+
+  // Connects (or reuses the connection) to the peer named by the /p2p/ part of `address`.
+  asio::awaitable<Expected<std::shared_ptr<Connection>>> connect(const Multiaddr& address);
+  // Opens a stream to a connected peer and negotiates one of `protocols`.
+  asio::awaitable<Expected<std::shared_ptr<Stream>>> new_stream(const PeerId& peer,
+                                                                std::vector<std::string> protocols);
+  // Round trip of one ping on /ipfs/ping/1.0.0.
+  asio::awaitable<Expected<std::chrono::nanoseconds>> ping(const PeerId& peer);
+
+  void disconnect(const PeerId& peer);
+  std::shared_ptr<Connection> connection_to(const PeerId& peer) const;
+  std::vector<PeerId> connected_peers() const;
+  const PeerInfo* peer_info(const PeerId& peer) const;
+
+  void on_connection(ConnectionListener listener) {
+    connection_listeners_.push_back(std::move(listener));
+  }
+  void on_inbound_failure(InboundFailureListener listener) {
+    inbound_failure_listener_ = std::move(listener);
+  }
+  void on_peer_identified(PeerIdentifiedListener listener) {
+    identified_listeners_.push_back(std::move(listener));
+  }
+
+  // Stops listening and closes every connection.
+  void close();
+
+  const PeerId& peer_id() const { return identity_.peer_id; }
+  const LocalIdentity& identity() const { return identity_; }
+
+ private:
+  asio::awaitable<void> accept_loop(std::shared_ptr<asio::ip::tcp::acceptor> acceptor);
+  asio::awaitable<void> upgrade_inbound_connection(asio::ip::tcp::socket socket);
+  Expected<std::shared_ptr<Connection>> adopt(UpgradedConnection upgraded, Direction direction,
+                                              Multiaddr remote, Multiaddr local);
+  void handle_inbound_stream(std::shared_ptr<Stream> stream);
+  asio::awaitable<void> serve_stream(std::shared_ptr<Stream> stream);
+  void connection_closed(Connection& connection, const std::string& reason);
+  asio::awaitable<void> run_identify(std::shared_ptr<Connection> connection);
+  asio::awaitable<void> serve_identify(std::shared_ptr<Stream> stream);
+  asio::awaitable<void> serve_identify_push(std::shared_ptr<Stream> stream);
+  asio::awaitable<void> serve_ping(std::shared_ptr<Stream> stream);
+  identify::Identify own_identify(const Connection& connection) const;
+  void apply_identify(const PeerId& peer, identify::Identify message);
+
+  asio::io_context& io_;
+  LocalIdentity identity_;
+  HostConfig config_;
+  std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> acceptors_;
+  std::vector<Multiaddr> listen_addresses_;
+  std::vector<Multiaddr> advertised_addresses_;
+  std::map<std::string, StreamHandler> handlers_;
+  std::unordered_map<PeerId, std::vector<std::shared_ptr<Connection>>> connections_;
+  std::unordered_map<PeerId, PeerInfo> peers_;
+  std::vector<ConnectionListener> connection_listeners_;
+  std::vector<PeerIdentifiedListener> identified_listeners_;
+  InboundFailureListener inbound_failure_listener_;
+  std::size_t pending_inbound_ = 0;
+  std::uint64_t peer_record_seq_ = 0;
+  bool closed_ = false;
+  // Lets coroutines that outlive a call notice that the host is gone.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace an::p2p::net

@@ -1,0 +1,45 @@
+// Connection upgrade (libp2p connections spec): multistream-select "/noise", the Noise XX
+// handshake, then the muxer ("/yamux/1.0.0", chosen inside Noise when both sides offer it,
+// otherwise by multistream-select over the secured channel). Network thread only.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include "p2p/crypto/ed25519.h"
+#include "p2p/crypto/peer_id.h"
+#include "p2p/net/byte_stream.h"
+#include "p2p/net/secure_connection.h"
+#include "p2p/noise/x25519.h"
+
+namespace an::p2p::net {
+
+// Who we are on the wire. The Noise static key is per process, as the libp2p spec asks.
+struct LocalIdentity {
+  Ed25519PrivateKey key;
+  PeerId peer_id;
+  noise::X25519KeyPair noise_static;
+};
+
+// Security handshake plus muxer selection must finish within this time, or the connection is
+// dropped (a peer that stalls cannot hold resources).
+inline constexpr std::chrono::seconds kUpgradeTimeout{15};
+
+enum class Direction { kOutbound, kInbound };
+
+struct UpgradedConnection {
+  std::unique_ptr<SecureConnection> secure;
+  std::string muxer;  // "/yamux/1.0.0"
+};
+
+// Dialer side. `expected_peer` comes from the /p2p/ part of the address dialled; a different
+// authenticated peer ends the handshake.
+asio::awaitable<Expected<UpgradedConnection>> upgrade_outbound(
+    std::unique_ptr<TcpByteStream> transport, const LocalIdentity& local,
+    std::optional<PeerId> expected_peer);
+
+asio::awaitable<Expected<UpgradedConnection>> upgrade_inbound(
+    std::unique_ptr<TcpByteStream> transport, const LocalIdentity& local);
+
+}  // namespace an::p2p::net
