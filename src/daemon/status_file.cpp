@@ -131,6 +131,13 @@ nlohmann::ordered_json status_to_json(const NodeStatus& status,
   json["role"] = status.role;
   json["listen_addrs"] = status.listen_addrs;
   json["peer_count"] = status.peer_count;
+  json["peers"] = nlohmann::ordered_json::array();
+  for (const auto& peer : status.peers) {
+    json["peers"].push_back({{"peer_id", peer.peer_id},
+                             {"address", peer.address},
+                             {"direction", peer.direction},
+                             {"agent_version", peer.agent_version}});
+  }
   json["data_dir"] = status.data_dir;
   json["log_file"] = status.log_file;
   json["pid_file"] = status.pid_file;
@@ -154,6 +161,13 @@ Expected<NodeStatus> status_from_json(const nlohmann::json& json) {
     status.role = json.value("role", std::string());
     status.listen_addrs = json.at("listen_addrs").get<std::vector<std::string>>();
     status.peer_count = json.at("peer_count").get<std::uint64_t>();
+    if (json.contains("peers")) {
+      for (const auto& peer : json.at("peers")) {
+        status.peers.push_back(PeerSummary{
+            peer.value("peer_id", std::string()), peer.value("address", std::string()),
+            peer.value("direction", std::string()), peer.value("agent_version", std::string())});
+      }
+    }
     status.data_dir = json.at("data_dir").get<std::string>();
     status.log_file = json.at("log_file").get<std::string>();
     status.pid_file = json.at("pid_file").get<std::string>();

@@ -15,6 +15,15 @@
 
 namespace an::daemon {
 
+// One connected peer as shown in status.
+struct PeerSummary {
+  std::string peer_id;
+  std::string address;    // remote multiaddr of the connection
+  std::string direction;  // "inbound" or "outbound"
+  std::string agent_version;
+  bool operator==(const PeerSummary&) const = default;
+};
+
 struct NodeStatus {
   bool running = false;
   ProcessId pid = 0;
@@ -24,6 +33,7 @@ struct NodeStatus {
   std::string role;
   std::vector<std::string> listen_addrs;
   std::uint64_t peer_count = 0;
+  std::vector<PeerSummary> peers;
   std::string data_dir;
   std::string log_file;
   std::string pid_file;

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -16,6 +17,7 @@
 #include "daemon/paths.h"
 #include "daemon/status_file.h"
 #include "node/identity.h"
+#include "p2p/net/host.h"
 #include "util/version.h"
 
 namespace an::node {
@@ -29,97 +31,32 @@ constexpr auto kRotationCheckInterval = std::chrono::seconds(1);
 // concluding that another node runs here.
 constexpr auto kLockRetryWindow = std::chrono::milliseconds(500);
 
-using asio::ip::tcp;
+// Bootstrap redial: exponential backoff while disconnected, with jitter so that many nodes
+// restarted together do not dial in lockstep.
+constexpr auto kBootstrapInitialBackoff = std::chrono::seconds(1);
+constexpr auto kBootstrapMaxBackoff = std::chrono::seconds(60);
+constexpr auto kShutdownGrace = std::chrono::milliseconds(100);
 
-struct Listener {
-  std::string requested;  // the -listen multiaddr
-  TcpListenAddress address;
-  std::unique_ptr<tcp::acceptor> acceptor;
-  unsigned short bound_port = 0;
-};
-
-std::string format_bind_error(const std::string& multiaddr, const std::error_code& ec) {
-  return "cannot listen on " + multiaddr + ": " + ec.message();
-}
-
-Expected<Listener> bind_listener(asio::io_context& io, const std::string& multiaddr) {
-  auto address = parse_listen_address(multiaddr);
-  if (!address) return tl::unexpected(address.error());
-  Listener listener;
-  listener.requested = multiaddr;
-  listener.address = *address;
-  std::error_code ec;
-  auto ip = asio::ip::make_address(address->host, ec);
-  if (ec) return fail(format_bind_error(multiaddr, ec));
-  tcp::endpoint endpoint(ip, address->port);
-  listener.acceptor = std::make_unique<tcp::acceptor>(io);
-  auto& acceptor = *listener.acceptor;
-  if (acceptor.open(endpoint.protocol(), ec); ec) return fail(format_bind_error(multiaddr, ec));
-  // SO_REUSEADDR only lets a restarted node bind while old connections sit in TIME_WAIT; it
-  // does not let two live listeners share a port on Linux.
-  acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (ip.is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
-  if (acceptor.bind(endpoint, ec); ec) return fail(format_bind_error(multiaddr, ec));
-  if (acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) {
-    return fail(format_bind_error(multiaddr, ec));
-  }
-  listener.bound_port = acceptor.local_endpoint(ec).port();
-  if (ec) return fail(format_bind_error(multiaddr, ec));
-  return listener;
-}
-
-// Listen addresses as peers can dial them: unspecified hosts expanded per interface, the real
-// port, and our peer ID.
-std::vector<std::string> advertised_addresses(const std::vector<Listener>& listeners,
-                                              const std::string& peer_id) {
-  std::vector<std::string> result;
-  for (const auto& listener : listeners) {
-    const auto& address = listener.address;
-    const char* family = address.ipv6 ? "ip6" : "ip4";
-    std::vector<std::string> hosts;
-    if (address.host == "0.0.0.0" || address.host == "::") {
-      hosts = daemon::interface_addresses(address.ipv6);
-    } else {
-      hosts.push_back(asio::ip::make_address(address.host).to_string());
+// Listen addresses as peers can dial them: unspecified hosts expanded per interface, with the
+// real port.
+std::vector<p2p::Multiaddr> expand_unspecified(const std::vector<p2p::Multiaddr>& bound) {
+  std::vector<p2p::Multiaddr> result;
+  for (const auto& address : bound) {
+    const auto& parts = address.components();
+    if (parts.size() != 2) continue;
+    bool ipv6 = parts[0].code == p2p::kProtocolIp6;
+    const std::string& host = parts[0].value;
+    if (host != "0.0.0.0" && host != "::") {
+      result.push_back(address);
+      continue;
     }
-    for (const auto& host : hosts) {
-      result.push_back("/" + std::string(family) + "/" + host + "/tcp/" +
-                       std::to_string(listener.bound_port) + "/p2p/" + peer_id);
+    for (const auto& interface_address : daemon::interface_addresses(ipv6)) {
+      auto expanded = p2p::Multiaddr::parse((ipv6 ? "/ip6/" : "/ip4/") + interface_address +
+                                            "/tcp/" + parts[1].value);
+      if (expanded) result.push_back(*expanded);
     }
   }
   return result;
-}
-
-// Until libp2p arrives (the next stage), inbound connections are accepted only to be closed:
-// the node must not pretend to speak a protocol it does not.
-asio::awaitable<void> refuse_connections(tcp::acceptor& acceptor,
-                                         std::shared_ptr<spdlog::logger> logger) {
-  for (;;) {
-    auto [ec, socket] =
-        co_await acceptor.async_accept(asio::experimental::as_tuple(asio::use_awaitable));
-    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-    if (ec) {
-      logger->warn("accept failed: {}", ec.message());
-      // Out of descriptors and the like: back off instead of spinning.
-      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
-      co_await pause.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-      continue;
-    }
-    std::error_code ignored;
-    auto remote = socket.remote_endpoint(ignored);
-    logger->debug("closing inbound connection from {}:{}: libp2p is not supported yet",
-                  remote.address().to_string(), remote.port());
-    socket.close(ignored);
-  }
-}
-
-void log_coroutine_exception(const std::shared_ptr<spdlog::logger>& logger, std::exception_ptr e) {
-  if (!e) return;
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& error) {
-    logger->error("internal task failed: {}", error.what());
-  }
 }
 
 // AGENTNETWORK_LOG_LEVEL (trace, debug, info, warn, error) sets the log level, like
@@ -154,13 +91,21 @@ class NodeProcess {
   void wait_for_signals();
   void shutdown_requested(const char* reason);
   void shutdown();
+  void on_connection_event(const p2p::net::ConnectionEvent& event);
+  void refresh_peers();
+  asio::awaitable<void> keep_bootstrap_connected(p2p::Multiaddr address, p2p::PeerId peer);
 
   NodeLaunch launch_;
   daemon::DataPaths paths_;
   std::shared_ptr<daemon::RotatingLogFile> log_file_;
   std::shared_ptr<spdlog::logger> logger_;
   asio::io_context io_;
-  std::vector<Listener> listeners_;
+  std::unique_ptr<p2p::net::Host> host_;
+  std::set<p2p::PeerId> bootstrap_peers_;
+  // Wakes bootstrap dialers when peers come and go, and at shutdown.
+  std::unique_ptr<p2p::net::Signal> peers_changed_;
+  std::unique_ptr<p2p::net::Signal> stop_requested_;
+  std::unique_ptr<asio::steady_timer> shutdown_grace_;
   daemon::NodeStatus status_;
   std::unique_ptr<asio::steady_timer> status_timer_;
   std::unique_ptr<asio::steady_timer> rotation_timer_;
@@ -248,11 +193,36 @@ int NodeProcess::run() {
   const std::string peer_id = identity->peer_id.to_string();
   logger_->info("node ID {}", peer_id);
 
-  for (const auto& multiaddr : options.listen) {
-    auto listener = bind_listener(io_, multiaddr);
-    if (!listener) return fail_start(listener.error().message);
-    listeners_.push_back(std::move(*listener));
+  auto noise_static = p2p::noise::X25519KeyPair::generate();
+  if (!noise_static) return fail_start(noise_static.error().message);
+  p2p::net::HostConfig host_config;
+  host_config.agent_version = std::string("agentnetwork/") + kVersion;
+  host_ = std::make_unique<p2p::net::Host>(
+      io_, p2p::net::LocalIdentity{identity->key, identity->peer_id, std::move(*noise_static)},
+      host_config);
+  peers_changed_ = std::make_unique<p2p::net::Signal>(io_.get_executor());
+  stop_requested_ = std::make_unique<p2p::net::Signal>(io_.get_executor());
+  for (const auto& text : options.listen) {
+    auto address = p2p::Multiaddr::parse(text);
+    if (!address) return fail_start(address.error().message);
+    auto bound = host_->listen(*address);
+    if (!bound) return fail_start(bound.error().message);
   }
+  auto advertised = expand_unspecified(host_->listen_addresses());
+  host_->set_advertised_addresses(advertised);
+  host_->on_connection(
+      [this](const p2p::net::ConnectionEvent& event) { on_connection_event(event); });
+  host_->on_inbound_failure([this](const p2p::Multiaddr& remote, const std::string& reason) {
+    // Per-peer chatter stays at debug level, so that a peer cannot flood the log.
+    const auto& parts = remote.components();
+    std::string where =
+        parts.size() == 2 ? parts[0].value + ":" + parts[1].value : remote.to_string();
+    logger_->debug("closing inbound connection from {}: {}", where, reason);
+  });
+  host_->on_peer_identified([this](const p2p::PeerId&, const p2p::net::PeerInfo&) {
+    refresh_peers();
+    write_status();
+  });
 
   status_.running = true;
   status_.pid = pid;
@@ -260,7 +230,9 @@ int NodeProcess::run() {
   status_.node_id = peer_id;
   status_.version = kVersion;
   status_.role = std::string(role_name(options.role));
-  status_.listen_addrs = advertised_addresses(listeners_, peer_id);
+  for (const auto& address : advertised) {
+    status_.listen_addrs.push_back(address.to_string() + "/p2p/" + peer_id);
+  }
   status_.peer_count = 0;
   status_.data_dir = paths_.data_dir.string();
   status_.log_file = paths_.log_file.string();
@@ -277,10 +249,13 @@ int NodeProcess::run() {
     return fail_start(written.error().message);
   }
 
-  for (auto& listener : listeners_) {
-    asio::co_spawn(
-        io_, refuse_connections(*listener.acceptor, logger_),
-        [logger = logger_](std::exception_ptr e) { log_coroutine_exception(logger, e); });
+  for (const auto& text : options.bootstrap) {
+    auto address = p2p::Multiaddr::parse(text);
+    auto peer = address ? p2p::PeerId::parse(address->peer_id_component().value_or(""))
+                        : p2p::PeerId::parse("");
+    if (!address || !peer) continue;  // validated before start
+    bootstrap_peers_.insert(*peer);
+    asio::co_spawn(io_, keep_bootstrap_connected(*address, *peer), asio::detached);
   }
   wait_for_signals();
   schedule_status();
@@ -368,12 +343,82 @@ void NodeProcess::shutdown_requested(const char* reason) {
   logger_->info("{}: shutting down", reason);
   daemon::notify_service_manager("STOPPING=1");
   std::error_code ignored;
-  for (auto& listener : listeners_)
-    listener.acceptor->close(ignored);
+  if (peers_changed_) peers_changed_->notify();
+  if (stop_requested_) stop_requested_->notify();
+  bool had_peers = host_ && !host_->connected_peers().empty();
+  if (host_) host_->close();
+  // Connections get a moment to put their GoAway on the wire; handshakes still in progress
+  // are abandoned (io_context::stop), so a stalled peer cannot delay the stop.
+  shutdown_grace_ = std::make_unique<asio::steady_timer>(io_, kShutdownGrace);
+  if (!had_peers) shutdown_grace_->expires_after(std::chrono::milliseconds(0));
+  shutdown_grace_->async_wait([this](const std::error_code&) { io_.stop(); });
   if (status_timer_) status_timer_->cancel();
   if (rotation_timer_) rotation_timer_->cancel();
   if (signals_) signals_->cancel(ignored);
   stop_listener_.reset();
+}
+
+void NodeProcess::refresh_peers() {
+  status_.peers.clear();
+  for (const auto& peer : host_->connected_peers()) {
+    auto connection = host_->connection_to(peer);
+    daemon::PeerSummary summary;
+    summary.peer_id = peer.to_string();
+    if (connection) {
+      summary.address = connection->remote_address().to_string();
+      summary.direction =
+          connection->direction() == p2p::net::Direction::kInbound ? "inbound" : "outbound";
+    }
+    if (const auto* info = host_->peer_info(peer)) summary.agent_version = info->agent_version;
+    status_.peers.push_back(std::move(summary));
+  }
+  status_.peer_count = status_.peers.size();
+}
+
+void NodeProcess::on_connection_event(const p2p::net::ConnectionEvent& event) {
+  bool bootstrap = bootstrap_peers_.count(event.peer) > 0;
+  auto level = bootstrap ? spdlog::level::info : spdlog::level::debug;
+  if (event.connected) {
+    logger_->log(level, "peer connected: {} ({} {})", event.peer.to_string(),
+                 event.direction == p2p::net::Direction::kInbound ? "inbound from" : "outbound to",
+                 event.remote_address.to_string());
+  } else {
+    logger_->log(level, "peer disconnected: {} ({})", event.peer.to_string(), event.reason);
+  }
+  refresh_peers();
+  if (!stopping_) write_status();
+  peers_changed_->notify();
+}
+
+asio::awaitable<void> NodeProcess::keep_bootstrap_connected(p2p::Multiaddr address,
+                                                            p2p::PeerId peer) {
+  auto backoff = std::chrono::duration_cast<std::chrono::milliseconds>(kBootstrapInitialBackoff);
+  std::uint32_t jitter_state =
+      static_cast<std::uint32_t>(daemon::current_process_id()) ^
+      static_cast<std::uint32_t>(std::hash<std::string>{}(address.to_string()));
+  while (!stopping_) {
+    if (host_->connection_to(peer)) {
+      // Connected: wait for a change, then look again.
+      co_await peers_changed_->wait();
+      backoff = std::chrono::duration_cast<std::chrono::milliseconds>(kBootstrapInitialBackoff);
+      continue;
+    }
+    using namespace asio::experimental::awaitable_operators;
+    auto attempt = co_await (host_->connect(address) || stop_requested_->wait());
+    if (stopping_ || attempt.index() == 1) break;
+    auto& connected = std::get<0>(attempt);
+    if (connected) {
+      backoff = std::chrono::duration_cast<std::chrono::milliseconds>(kBootstrapInitialBackoff);
+      continue;
+    }
+    logger_->warn("bootstrap peer {}: {} (retrying in {} ms)", address.to_string(),
+                  connected.error().message, backoff.count());
+    jitter_state = jitter_state * 1664525u + 1013904223u;
+    auto jitter = std::chrono::milliseconds(backoff.count() / 5 * (jitter_state % 100) / 100);
+    co_await peers_changed_->wait_until(std::chrono::steady_clock::now() + backoff + jitter);
+    backoff = std::min(backoff * 2,
+                       std::chrono::duration_cast<std::chrono::milliseconds>(kBootstrapMaxBackoff));
+  }
 }
 
 void NodeProcess::shutdown() {

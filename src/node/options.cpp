@@ -258,11 +258,6 @@ nlohmann::json options_to_config_json(const NodeOptions& options) {
 }
 
 Expected<void> validate_for_start(const NodeOptions& options) {
-  if (!options.bootstrap.empty()) {
-    return fail(
-        "-bootstrap: dialing bootstrap peers is not supported yet (this version does "
-        "not speak libp2p yet)");
-  }
   if (!options.grpc.empty()) return fail("-grpc: the control API is not supported yet");
   return {};
 }

@@ -170,11 +170,19 @@ def port_of(multiaddr):
     return int(match.group(1))
 
 
+# A multistream-select header of a version nobody speaks: a libp2p node must answer with its own
+# header and then drop the connection.
+BAD_MULTISTREAM_HEADER = b"\x13/multistream/9.9.9\n"
+
+
 def connect_and_expect_close(port, host="127.0.0.1", timeout=5.0):
-    """Opens a TCP connection; returns (local port, bytes received before the node closed it)."""
+    """Connects, speaks a protocol the node must refuse, and returns (local port, bytes received
+    before the node closed the connection). The node's answer starts with its multistream
+    header, proving that it speaks libp2p on the port."""
     with socket.create_connection((host, port), timeout=timeout) as s:
         local_port = s.getsockname()[1]
         s.settimeout(timeout)
+        s.sendall(BAD_MULTISTREAM_HEADER)
         received = b""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -183,6 +191,9 @@ def connect_and_expect_close(port, host="127.0.0.1", timeout=5.0):
             except ConnectionResetError:
                 chunk = b""
             if not chunk:
+                if b"/multistream/1.0.0\n" not in received:
+                    raise AssertionError("the node did not answer with a multistream header: %r"
+                                         % received)
                 return local_port, received
             received += chunk
         raise AssertionError("the node did not close the connection within %ss" % timeout)

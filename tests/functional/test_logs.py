@@ -120,6 +120,9 @@ class LogsTest(harness.NodeTestCase):
             client_ports.append(local_port)
         self.assertTrue(harness.process_alive(status["pid"]))
         logs = self.logs_dir(data)
+        # The node logs a refused connection just after closing it: wait for the last one.
+        wait_until(lambda: ":%d:" % client_ports[-1] in read_text(os.path.join(logs, "node.log")),
+                   10, message=lambda: "the last connection's line in node.log")
         names = ["node.log.3", "node.log.2", "node.log.1", "node.log"]
         wait_until(lambda: all(os.path.exists(os.path.join(logs, n)) for n in names), 10,
                    message=lambda: "node.log.1..3 (have %s)" % sorted(os.listdir(logs)))
