@@ -7,6 +7,8 @@ packages=(build-essential cmake ninja-build ccache pkg-config libssl-dev libasio
           libspdlog-dev libfmt-dev nlohmann-json3-dev libexpected-dev)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(libgtest-dev libgmock-dev python3 clang-format procps clang-14 libfuzzer-14-dev)
+  # The interoperability tests run js-libp2p on Node.js (20 or newer; npm comes with it).
+  packages+=(nodejs)
 fi
 
 missing=()
