@@ -54,7 +54,10 @@ Expected<tcp::endpoint> listen_endpoint(const Multiaddr& address) {
 }  // namespace
 
 Host::Host(asio::io_context& io, LocalIdentity identity, HostConfig config)
-    : io_(io), identity_(std::move(identity)), config_(std::move(config)) {
+    : io_(io),
+      identity_(std::move(identity)),
+      config_(std::move(config)),
+      ping_finished_(std::make_unique<Signal>(io.get_executor())) {
   set_handler(std::string(identify::kProtocolId),
               [this](std::shared_ptr<Stream> stream) { return serve_identify(std::move(stream)); });
   set_handler(std::string(identify::kPushProtocolId), [this](std::shared_ptr<Stream> stream) {
@@ -259,6 +262,20 @@ asio::awaitable<Expected<std::shared_ptr<Stream>>> Host::new_stream(
 }
 
 asio::awaitable<Expected<std::chrono::nanoseconds>> Host::ping(const PeerId& peer) {
+  auto alive = alive_;
+  while (pinging_.count(peer) > 0) {
+    co_await ping_finished_->wait();
+    if (!*alive) co_return fail("host closed");
+  }
+  pinging_.insert(peer);
+  auto result = co_await ping_once(peer);
+  if (!*alive) co_return result;
+  pinging_.erase(peer);
+  ping_finished_->notify();
+  co_return result;
+}
+
+asio::awaitable<Expected<std::chrono::nanoseconds>> Host::ping_once(const PeerId& peer) {
   std::vector<std::string> protocols{std::string(ping::kProtocolId)};
   auto stream = co_await new_stream(peer, std::move(protocols));
   if (!stream) co_return tl::unexpected(stream.error());

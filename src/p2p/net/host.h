@@ -110,6 +110,7 @@ class Host {
   asio::awaitable<void> serve_identify(std::shared_ptr<Stream> stream);
   asio::awaitable<void> serve_identify_push(std::shared_ptr<Stream> stream);
   asio::awaitable<void> serve_ping(std::shared_ptr<Stream> stream);
+  asio::awaitable<Expected<std::chrono::nanoseconds>> ping_once(const PeerId& peer);
   identify::Identify own_identify(const Connection& connection) const;
   void apply_identify(const PeerId& peer, identify::Identify message);
 
@@ -126,6 +127,9 @@ class Host {
   std::vector<PeerIdentifiedListener> identified_listeners_;
   InboundFailureListener inbound_failure_listener_;
   std::size_t pending_inbound_ = 0;
+  // Peers with a ping in flight: js and go allow one outbound ping stream per peer at a time.
+  std::set<PeerId> pinging_;
+  std::unique_ptr<Signal> ping_finished_;
   std::uint64_t peer_record_seq_ = 0;
   bool closed_ = false;
   // Lets coroutines that outlive a call notice that the host is gone.
