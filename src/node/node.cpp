@@ -255,7 +255,7 @@ int NodeProcess::run() {
                         : p2p::PeerId::parse("");
     if (!address || !peer) continue;  // validated before start
     bootstrap_peers_.insert(*peer);
-    asio::co_spawn(io_, keep_bootstrap_connected(*address, *peer), asio::detached);
+    asio::co_spawn(io_, keep_bootstrap_connected(*address, *peer), p2p::net::report_exception);
   }
   wait_for_signals();
   schedule_status();

@@ -6,10 +6,26 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <chrono>
+#include <cstdio>
+#include <exception>
 
 namespace an::p2p::net {
 
 inline constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+// Completion handler for co_spawn: a coroutine that ends by an exception (std::bad_alloc, a
+// bug) is reported on stderr, which is the log file in a detached node, instead of being lost
+// or terminating the process.
+inline void report_exception(std::exception_ptr error) {
+  if (!error) return;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "agentnetwork: network task failed: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "agentnetwork: network task failed with an unknown exception\n");
+  }
+}
 
 // Wakes every coroutine waiting on it. Waiters re-check their condition in a loop:
 //   while (!ready()) co_await signal.wait();

@@ -132,9 +132,9 @@ Expected<void> Connection::start(InboundStreamHandler on_inbound, ClosedHandler 
   auto executor = secure_->transport().socket().get_executor();
   auto self = shared_from_this();
   asio::co_spawn(
-      executor, [self]() { return self->read_loop(); }, asio::detached);
+      executor, [self]() { return self->read_loop(); }, report_exception);
   asio::co_spawn(
-      executor, [self]() { return self->write_loop(); }, asio::detached);
+      executor, [self]() { return self->write_loop(); }, report_exception);
   return {};
 }
 

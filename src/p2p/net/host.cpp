@@ -92,7 +92,7 @@ Expected<Multiaddr> Host::listen(const Multiaddr& address) {
   auto bound_address = endpoint_to_multiaddr(bound);
   acceptors_.push_back(acceptor);
   listen_addresses_.push_back(bound_address);
-  asio::co_spawn(io_, accept_loop(acceptor), asio::detached);
+  asio::co_spawn(io_, accept_loop(acceptor), report_exception);
   return bound_address;
 }
 
@@ -127,7 +127,7 @@ asio::awaitable<void> Host::accept_loop(std::shared_ptr<tcp::acceptor> acceptor)
       socket.close(ignored);
       continue;
     }
-    asio::co_spawn(io_, upgrade_inbound_connection(std::move(socket)), asio::detached);
+    asio::co_spawn(io_, upgrade_inbound_connection(std::move(socket)), report_exception);
   }
 }
 
@@ -178,7 +178,7 @@ Expected<std::shared_ptr<Connection>> Host::adopt(UpgradedConnection upgraded, D
     for (const auto& listener : connection_listeners_)
       listener(event);
   }
-  asio::co_spawn(io_, run_identify(*connection), asio::detached);
+  asio::co_spawn(io_, run_identify(*connection), report_exception);
   return connection;
 }
 
@@ -198,7 +198,7 @@ void Host::connection_closed(Connection& connection, const std::string& reason) 
 }
 
 void Host::handle_inbound_stream(std::shared_ptr<Stream> stream) {
-  asio::co_spawn(io_, serve_stream(std::move(stream)), asio::detached);
+  asio::co_spawn(io_, serve_stream(std::move(stream)), report_exception);
 }
 
 asio::awaitable<void> Host::serve_stream(std::shared_ptr<Stream> stream) {
