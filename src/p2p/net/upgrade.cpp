@@ -120,7 +120,7 @@ asio::awaitable<Expected<UpgradedConnection>> upgrade_outbound(
 }
 
 asio::awaitable<Expected<UpgradedConnection>> upgrade_inbound(
-    std::unique_ptr<TcpByteStream> transport, const LocalIdentity& local) {
+    std::unique_ptr<TcpByteStream> transport, LocalIdentity local) {
   // go-libp2p proposes /tls/1.0.0 first: the responder answers "na" and it moves on to /noise.
   // Braced lists are kept out of co_await expressions: GCC 12 mishandles their backing arrays
   // in coroutine frames.

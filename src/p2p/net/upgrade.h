@@ -39,7 +39,9 @@ asio::awaitable<Expected<UpgradedConnection>> upgrade_outbound(
     std::unique_ptr<TcpByteStream> transport, const LocalIdentity& local,
     std::optional<PeerId> expected_peer);
 
+// `local` is taken by value: the coroutine may outlive its caller (e.g. a Host destroyed while
+// the handshake is still running) and uses the identity after its first suspension.
 asio::awaitable<Expected<UpgradedConnection>> upgrade_inbound(
-    std::unique_ptr<TcpByteStream> transport, const LocalIdentity& local);
+    std::unique_ptr<TcpByteStream> transport, LocalIdentity local);
 
 }  // namespace an::p2p::net
