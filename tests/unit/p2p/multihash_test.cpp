@@ -3,20 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include "support/hex.h"
+
 #include <random>
 #include <string>
 
 namespace an::p2p {
 namespace {
 
-Bytes from_hex(std::string_view hex) {
-  Bytes bytes;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    bytes.push_back(
-        static_cast<std::uint8_t>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  }
-  return bytes;
-}
+using test::from_hex;
 
 Bytes from_text(std::string_view text) {
   return Bytes(text.begin(), text.end());

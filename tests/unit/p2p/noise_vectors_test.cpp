@@ -3,6 +3,8 @@
 // transport messages, plus the Noise HKDF and the protocol name handling.
 #include <gtest/gtest.h>
 
+#include "support/hex.h"
+
 #include <string>
 #include <string_view>
 
@@ -12,14 +14,7 @@
 namespace an::p2p::noise {
 namespace {
 
-Bytes from_hex(std::string_view hex) {
-  Bytes bytes;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    bytes.push_back(
-        static_cast<std::uint8_t>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  }
-  return bytes;
-}
+using test::from_hex;
 
 constexpr std::string_view kPrologue = "4a6f686e2047616c74";
 constexpr std::string_view kInitiatorStatic =

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/hex.h"
+
 #include <random>
 #include <string>
 
@@ -13,14 +15,7 @@
 namespace an::p2p::identify {
 namespace {
 
-Bytes from_hex(std::string_view hex) {
-  Bytes bytes;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    bytes.push_back(
-        static_cast<std::uint8_t>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  }
-  return bytes;
-}
+using test::from_hex;
 
 // Envelopes written by the real implementations, from rust-libp2p's interop fixtures
 // (core/tests/fixtures, commit 0fd4938f6): go-libp2p core v0.43 (record.Seal of a PeerRecord with
