@@ -500,3 +500,29 @@ TEST_F(HostTest, DestroyingAHostWhileTheLoopRunsOnDisconnectsItsPeers) {
 
 }  // namespace
 }  // namespace an::p2p::net::test
+
+namespace an::p2p::net::test {
+namespace {
+
+TEST_F(HostTest, DialsIpv6AndDnsAddresses) {
+  auto ipv6 = Multiaddr::parse("/ip6/::1/tcp/0");
+  ASSERT_TRUE(ipv6);
+  auto bound = bob.host().listen(*ipv6);
+  if (!bound) GTEST_SKIP() << "no IPv6 loopback here: " << bound.error().message;
+  auto over_ipv6 = connect(alice, bound->with_peer_id(bob.id()));
+  ASSERT_TRUE(over_ipv6) << over_ipv6.error().message;
+  EXPECT_EQ((*over_ipv6)->remote_address().value_of(kProtocolIp6), "::1");
+  alice.host().disconnect(bob.id());
+  ASSERT_TRUE(run_until(io, [&] { return alice.host().connected_peers().empty(); }));
+
+  auto port = bob.listen_address().value_of(kProtocolTcp);
+  ASSERT_TRUE(port);
+  auto by_name = Multiaddr::parse("/dns4/localhost/tcp/" + *port + "/p2p/" + bob.id().to_string());
+  ASSERT_TRUE(by_name);
+  auto over_dns = connect(alice, *by_name);
+  ASSERT_TRUE(over_dns) << over_dns.error().message;
+  EXPECT_EQ((*over_dns)->remote_address().value_of(kProtocolIp4), "127.0.0.1");
+}
+
+}  // namespace
+}  // namespace an::p2p::net::test
