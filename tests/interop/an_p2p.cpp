@@ -5,8 +5,24 @@
 //   an-p2p listen [--listen MULTIADDR] [--key FILE]
 //   an-p2p dial MULTIADDR/p2p/ID [--identify] [--ping N] [--echo BYTES]
 //                [--streams N --stream-bytes B] [--timeout SEC] [--key FILE]
+//
+// Benchmark actions (bench/p2p_bench.py), each adding one field to the dial output:
+//   --send BYTES         one stream on /bench/sink/1.0.0: write BYTES, close, wait for the
+//                        remote's close; "send": {bytes, seconds} (stream open included).
+//   --connect-latency N  before the main connection: N fresh connections one after the other,
+//                        each timed from TCP connect start to the first echoed byte of its
+//                        first stream; "connect_latency_ms": [...].
+//   --connections N [--concurrency C]  N bare upgrades (TCP, multistream, Noise, muxer), each
+//                        with its own peer ID, at most C (default 32) in flight, each done when
+//                        the listener's first frame arrives (its identify stream), then closed;
+//                        "connections": {opened, ok, failed, seconds}.
+//   --hold N [--concurrency C]  N idle connections, each from its own host (own peer ID),
+//                        identified; prints {"holding": N, ...} once all are up, keeps them
+//                        until stdin closes (or --timeout), then the usual result line.
+// Listeners also serve /bench/sink/1.0.0 (read to EOF, then close).
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <asio.hpp>
@@ -20,6 +36,8 @@
 #include "p2p/crypto/keys.h"
 #include "p2p/net/async.h"
 #include "p2p/net/host.h"
+#include "p2p/net/tcp_transport.h"
+#include "p2p/net/upgrade.h"
 #include "util/version.h"
 
 namespace {
@@ -30,6 +48,7 @@ using net::Host;
 using net::Stream;
 
 constexpr std::string_view kEchoProtocol = "/echo/1.0.0";
+constexpr std::string_view kSinkProtocol = "/bench/sink/1.0.0";
 constexpr std::size_t kChunk = 256 * 1024;
 
 struct Options {
@@ -43,6 +62,11 @@ struct Options {
   int streams = 0;
   std::uint64_t stream_bytes = 65536;
   double timeout = 60;
+  std::uint64_t send = 0;
+  int connect_latency = 0;
+  int connections = 0;
+  int concurrency = 32;
+  int hold = 0;
 };
 
 [[noreturn]] void die(const std::string& message) {
@@ -94,6 +118,16 @@ Options parse(int argc, char** argv) {
         options.stream_bytes = std::stoull(value);
       else if (name == "timeout")
         options.timeout = std::stod(value);
+      else if (name == "send")
+        options.send = std::stoull(value);
+      else if (name == "connect-latency")
+        options.connect_latency = std::stoi(value);
+      else if (name == "connections")
+        options.connections = std::stoi(value);
+      else if (name == "concurrency")
+        options.concurrency = std::max(1, std::stoi(value));
+      else if (name == "hold")
+        options.hold = std::stoi(value);
       else
         die("unknown option --" + name);
     } catch (const std::exception&) {
@@ -218,11 +252,235 @@ asio::awaitable<EchoResult> echo_once(Host& host, PeerId peer, std::uint64_t byt
   co_return result;
 }
 
-asio::awaitable<void> run_dial(Host& host, Options options, nlohmann::json& out, int& exit_code) {
+// ---- Benchmark actions ----------------------------------------------------------------------
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Reads to EOF and discards, then closes our side: the dialer's "done" signal.
+asio::awaitable<void> serve_sink(std::shared_ptr<Stream> stream) {
+  Bytes buffer(kChunk);
+  for (;;) {
+    auto got = co_await stream->read_some(buffer);
+    if (!got || *got == 0) break;
+  }
+  (void)co_await stream->close_write();
+}
+
+// One stream, one direction: `bytes` bytes (one random chunk, repeated) to the sink, then our
+// close, then the sink's close, which says that it has read everything.
+asio::awaitable<Expected<double>> send_once(Host& host, PeerId peer, std::uint64_t bytes) {
+  Bytes chunk(kChunk);
+  RAND_bytes(chunk.data(), static_cast<int>(chunk.size()));
+  auto start = Clock::now();
+  std::vector<std::string> protocols{std::string(kSinkProtocol)};
+  auto stream = co_await host.new_stream(peer, std::move(protocols));
+  if (!stream) co_return tl::unexpected(stream.error());
+  std::uint64_t left = bytes;
+  while (left > 0) {
+    std::size_t size = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
+    auto written = co_await (*stream)->write_all(ByteView(chunk.data(), size));
+    if (!written) co_return tl::unexpected(written.error());
+    left -= size;
+  }
+  auto closed = co_await (*stream)->close_write();
+  if (!closed) co_return tl::unexpected(closed.error());
+  Bytes buffer(4096);
+  for (;;) {
+    auto got = co_await (*stream)->read_some(buffer);
+    if (!got) co_return tl::unexpected(got.error());
+    if (*got == 0) break;
+  }
+  co_return seconds_since(start);
+}
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds duration) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, duration);
+  co_await timer.async_wait(net::use_tuple);
+}
+
+// N fresh connections in sequence; each timed from the TCP connect to the first byte echoed on
+// its first stream, then closed (and waited for) so that the next one is new too.
+asio::awaitable<Expected<std::vector<double>>> connect_latency(Host& host, const Multiaddr& address,
+                                                               const PeerId& peer, int count) {
+  std::vector<double> samples;
+  for (int i = 0; i < count; ++i) {
+    auto start = Clock::now();
+    auto connection = co_await host.connect(address);
+    if (!connection) co_return tl::unexpected(connection.error());
+    std::vector<std::string> protocols{std::string(kEchoProtocol)};
+    auto stream = co_await host.new_stream(peer, std::move(protocols));
+    if (!stream) co_return tl::unexpected(stream.error());
+    std::uint8_t byte = static_cast<std::uint8_t>(i);
+    auto written = co_await (*stream)->write_all(ByteView(&byte, 1));
+    if (!written) co_return tl::unexpected(written.error());
+    std::uint8_t echoed = 0;
+    auto read = co_await net::read_exact(**stream, std::span<std::uint8_t>(&echoed, 1));
+    if (!read) co_return tl::unexpected(read.error());
+    samples.push_back(seconds_since(start) * 1000);
+    (void)co_await (*stream)->close_write();
+    *stream = nullptr;
+    host.disconnect(peer);
+    for (int wait = 0; wait < 5000 && host.connection_to(peer); ++wait)
+      co_await sleep_for(std::chrono::milliseconds(1));
+    if (host.connection_to(peer)) co_return fail("connection did not close");
+  }
+  co_return samples;
+}
+
+// One bare upgrade, done when the first secured byte from the listener arrives (its identify
+// stream opening): proof that the listener finished its side too. Then closed.
+asio::awaitable<Expected<void>> upgrade_once(const net::LocalIdentity& identity,
+                                             const Multiaddr& address, const PeerId& peer) {
+  auto socket = co_await net::dial_tcp(address, std::chrono::milliseconds(10000));
+  if (!socket) co_return tl::unexpected(socket.error());
+  auto transport = std::make_unique<net::TcpByteStream>(std::move(*socket));
+  auto upgraded = co_await net::upgrade_outbound(std::move(transport), identity, peer);
+  if (!upgraded) co_return tl::unexpected(upgraded.error());
+  auto& secure = *upgraded->secure;
+  Bytes buffer(4096);
+  auto got = co_await secure.read_some(buffer);
+  secure.abort();
+  if (!got) co_return tl::unexpected(got.error());
+  if (*got == 0) co_return fail("closed by the listener before its first frame");
+  co_return Expected<void>{};
+}
+
+// Runs `count` jobs with at most `concurrency` in flight; returns how many failed and the first
+// error.
+template <class Job>
+asio::awaitable<std::pair<int, std::string>> run_bounded(int count, int concurrency, Job job) {
+  auto executor = co_await asio::this_coro::executor;
+  int next = 0;
+  int finished = 0;
+  int failed = 0;
+  std::string first_error;
+  net::Signal done(executor);
+  auto worker = [&]() -> asio::awaitable<void> {
+    while (next < count) {
+      int index = next++;
+      Expected<void> result = co_await job(index);
+      if (!result) {
+        ++failed;
+        if (first_error.empty()) first_error = result.error().message;
+      }
+      ++finished;
+      done.notify();
+    }
+  };
+  for (int i = 0; i < std::min(count, concurrency); ++i)
+    asio::co_spawn(executor, worker(), asio::detached);
+  while (finished < count)
+    co_await done.wait();
+  co_return std::make_pair(failed, first_error);
+}
+
+// Completes when stdin reaches EOF (or fails).
+asio::awaitable<void> wait_for_stdin_eof() {
+  asio::posix::stream_descriptor input(co_await asio::this_coro::executor, ::dup(STDIN_FILENO));
+  std::array<char, 256> sink;
+  for (;;) {
+    auto [ec, count] = co_await input.async_read_some(asio::buffer(sink), net::use_tuple);
+    (void)count;
+    if (ec) break;
+  }
+}
+
+void raise_fd_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+asio::awaitable<void> run_dial(asio::io_context& io, Host& host, Options options,
+                               nlohmann::json& out, int& exit_code) {
   auto address = Multiaddr::parse(options.target);
   if (!address) {
     out = {{"error", address.error().message}};
     co_return;
+  }
+  // Benchmark actions that make connections of their own run before the main connection.
+  if (options.connect_latency > 0 || options.connections > 0 || options.hold > 0) {
+    auto peer_text = address->peer_id_component();
+    auto target_peer = PeerId::parse(peer_text ? *peer_text : std::string());
+    if (!target_peer) {
+      out = {{"error", "the dial address must end in /p2p/<peer id>"}};
+      co_return;
+    }
+    if (options.connect_latency > 0) {
+      auto samples =
+          co_await connect_latency(host, *address, *target_peer, options.connect_latency);
+      if (!samples) {
+        out = {{"error", "connect-latency: " + samples.error().message}};
+        co_return;
+      }
+      out["connect_latency_ms"] = *samples;
+    }
+    if (options.connections > 0) {
+      // One identity per connection, made before the clock starts: the listener sees distinct
+      // peers (as from a crowd of dialers), and with one peer ID it would open identify on
+      // whichever connection to that peer it finds first, not necessarily the new one.
+      std::vector<net::LocalIdentity> identities;
+      for (int i = 0; i < options.connections; ++i)
+        identities.push_back(make_identity(""));
+      auto start = Clock::now();
+      auto [failed, first_error] = co_await run_bounded(
+          options.connections, options.concurrency,
+          [&](int index) { return upgrade_once(identities[index], *address, *target_peer); });
+      double seconds = seconds_since(start);
+      out["connections"] = {{"opened", options.connections},
+                            {"ok", options.connections - failed},
+                            {"failed", failed},
+                            {"seconds", seconds}};
+      if (failed > 0) {
+        out["error"] = std::to_string(failed) + " connections failed; first error: " + first_error;
+        co_return;
+      }
+    }
+    if (options.hold > 0) {
+      // Each connection from its own host: the listener sees `hold` distinct peers.
+      std::vector<std::unique_ptr<Host>> hosts;
+      net::HostConfig config;
+      config.agent_version = std::string("agentnetwork/") + kVersion;
+      for (int i = 0; i < options.hold; ++i)
+        hosts.push_back(std::make_unique<Host>(io, make_identity(""), config));
+      auto start = Clock::now();
+      auto [failed, first_error] = co_await run_bounded(
+          options.hold, options.concurrency, [&](int index) -> asio::awaitable<Expected<void>> {
+            auto connection = co_await hosts[index]->connect(*address);
+            if (!connection) co_return tl::unexpected(connection.error());
+            for (int wait = 0; wait < 10000; ++wait) {
+              auto info = hosts[index]->peer_info(*target_peer);
+              if (info && info->identified) co_return Expected<void>{};
+              co_await sleep_for(std::chrono::milliseconds(1));
+            }
+            co_return fail("identify: no answer from the peer");
+          });
+      double seconds = seconds_since(start);
+      out["hold"] = {{"opened", options.hold},
+                     {"ok", options.hold - failed},
+                     {"failed", failed},
+                     {"seconds", seconds}};
+      std::printf("%s\n",
+                  nlohmann::json{
+                      {"holding", options.hold - failed}, {"failed", failed}, {"seconds", seconds}}
+                      .dump()
+                      .c_str());
+      std::fflush(stdout);
+      if (failed > 0) {
+        out["error"] = std::to_string(failed) + " connections failed; first error: " + first_error;
+      } else {
+        co_await wait_for_stdin_eof();
+      }
+      for (auto& each : hosts)
+        each->close();
+      if (failed > 0) co_return;
+    }
   }
   auto connection = co_await host.connect(*address);
   if (!connection) {
@@ -312,6 +570,14 @@ asio::awaitable<void> run_dial(Host& host, Options options, nlohmann::json& out,
       co_return;
     }
   }
+  if (options.send > 0) {
+    auto seconds = co_await send_once(host, peer, options.send);
+    if (!seconds) {
+      out = {{"error", "send: " + seconds.error().message}};
+      co_return;
+    }
+    out["send"] = {{"bytes", options.send}, {"seconds", *seconds}};
+  }
   exit_code = 0;
 }
 
@@ -319,12 +585,15 @@ asio::awaitable<void> run_dial(Host& host, Options options, nlohmann::json& out,
 
 int main(int argc, char** argv) {
   Options options = parse(argc, argv);
+  raise_fd_limit();  // --hold and many inbound connections need more than 1024 descriptors
   asio::io_context io(1);
   net::HostConfig config;
   config.agent_version = std::string("agentnetwork/") + kVersion;
   Host host(io, make_identity(options.key), config);
   host.set_handler(std::string(kEchoProtocol),
                    [](std::shared_ptr<Stream> stream) { return serve_echo(std::move(stream)); });
+  host.set_handler(std::string(kSinkProtocol),
+                   [](std::shared_ptr<Stream> stream) { return serve_sink(std::move(stream)); });
 
   if (options.mode == "listen") {
     auto address = Multiaddr::parse(options.listen);
@@ -362,7 +631,7 @@ int main(int argc, char** argv) {
         using namespace asio::experimental::awaitable_operators;
         asio::steady_timer deadline(io, std::chrono::duration_cast<std::chrono::milliseconds>(
                                             std::chrono::duration<double>(options.timeout)));
-        auto result = co_await (run_dial(host, options, out, exit_code) ||
+        auto result = co_await (run_dial(io, host, options, out, exit_code) ||
                                 deadline.async_wait(net::use_tuple));
         if (result.index() == 1) {
           out = {{"error", "timed out"}};

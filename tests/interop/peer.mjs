@@ -11,6 +11,17 @@
 //     One JSON line on stdout and exit 0, or {"error":"..."} and exit 1.
 //
 // Default js-libp2p stack: TCP + noise + yamux, identify (+ push), ping. Diagnostics go to stderr.
+//
+// Benchmark additions (bench/p2p_bench.py), the same as an-p2p's:
+//   listen --max-connections N   lifts js-libp2p's inbound limits for load tests: at most N
+//                                connections, N new ones per second per host (default 5), 64
+//                                handshakes in flight (default 10, our host's limit is 64).
+//   dial --send BYTES            one stream on /bench/sink/1.0.0: write BYTES, close, wait for
+//                                the remote's close; "send": {bytes, seconds}.
+//   dial --connect-latency N     before the main connection: N fresh connections in sequence,
+//                                each timed from the dial to the first echoed byte of its first
+//                                stream; "connect_latency_ms": [...].
+// Listeners also serve /bench/sink/1.0.0 (read to EOF, then close).
 import './polyfill.mjs'
 
 import { createHash, randomFillSync } from 'node:crypto'
@@ -29,6 +40,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 
 export const ECHO_PROTOCOL = '/echo/1.0.0'
+export const SINK_PROTOCOL = '/bench/sink/1.0.0'
 const PING_PROTOCOL = '/ipfs/ping/1.0.0'
 const PING_LENGTH = 32
 // js registrar defaults are 32 inbound / 64 outbound streams per protocol per connection; the
@@ -40,8 +52,9 @@ const ECHO_READ_BUFFER = 64 * 1024 * 1024
 const WRITE_CHUNK = 256 * 1024
 
 const USAGE = `usage:
-  peer listen [--listen MULTIADDR] [--key FILE]
-  peer dial MULTIADDR/p2p/ID [--identify] [--ping N] [--echo BYTES] [--streams N --stream-bytes B] [--timeout SEC] [--key FILE]`
+  peer listen [--listen MULTIADDR] [--key FILE] [--max-connections N]
+  peer dial MULTIADDR/p2p/ID [--identify] [--ping N] [--echo BYTES] [--streams N --stream-bytes B] [--timeout SEC] [--key FILE]
+            [--send BYTES] [--connect-latency N]`
 
 class UsageError extends Error {}
 
@@ -54,7 +67,8 @@ function parseArgs (argv) {
   if (mode !== 'listen' && mode !== 'dial') throw new UsageError(`unknown mode ${JSON.stringify(mode ?? '')}`)
   const opts = { mode, listen: '/ip4/127.0.0.1/tcp/0', timeout: 60 }
   const flags = new Set(['identify'])
-  const valued = new Set(['listen', 'key', 'ping', 'echo', 'streams', 'stream-bytes', 'timeout'])
+  const valued = new Set(['listen', 'key', 'ping', 'echo', 'streams', 'stream-bytes', 'timeout',
+    'send', 'connect-latency', 'max-connections'])
   const positional = []
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i]
@@ -86,6 +100,9 @@ function parseArgs (argv) {
   opts.echo = int('echo', 0)
   opts.streams = int('streams', 1)
   opts['stream-bytes'] = int('stream-bytes', 0)
+  opts.send = int('send', 1)
+  opts['connect-latency'] = int('connect-latency', 1)
+  opts['max-connections'] = int('max-connections', 1)
   const t = Number(opts.timeout)
   if (!Number.isFinite(t) || t <= 0) throw new UsageError(`invalid --timeout ${JSON.stringify(opts.timeout)}`)
   opts.timeout = t
@@ -137,11 +154,28 @@ function handleEcho (stream) {
   if (stream.readableEnded) finish()
 }
 
+// Sink: reads (and drops) everything until the remote closes its write side; then closes.
+function handleSink (stream) {
+  let closing = false
+  const finish = () => {
+    if (closing) return
+    closing = true
+    stream.close().catch(err => stream.abort(err))
+  }
+  stream.addEventListener('message', () => {})
+  stream.addEventListener('end', finish)
+  if (stream.readableEnded) finish()
+}
+
 async function makeNode (opts) {
   const privateKey = await loadKey(opts.key)
+  const max = opts['max-connections']
   const node = await createLibp2p({
     privateKey,
     addresses: { listen: opts.mode === 'listen' ? [opts.listen] : [] },
+    ...(max !== undefined
+      ? { connectionManager: { maxConnections: max, inboundConnectionThreshold: max, maxIncomingPendingConnections: 64 } }
+      : {}),
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
@@ -157,6 +191,7 @@ async function makeNode (opts) {
     maxInboundStreams: ECHO_MAX_STREAMS,
     maxOutboundStreams: ECHO_MAX_STREAMS
   })
+  await node.handle(SINK_PROTOCOL, handleSink)
   await node.start()
   return node
 }
@@ -293,6 +328,65 @@ async function runEcho (connection, bytes, signal) {
   }
 }
 
+// One stream, one direction: `bytes` bytes (one random chunk, sent again and again) to the sink,
+// honouring backpressure; our close; then the sink's close, which says it has read everything.
+async function runSend (connection, bytes, signal) {
+  const chunk = randomFillSync(Buffer.allocUnsafe(WRITE_CHUNK))
+  const started = performance.now()
+  const stream = await connection.newStream(SINK_PROTOCOL, { signal })
+  const done = Promise.withResolvers()
+  stream.addEventListener('message', () => {})
+  stream.addEventListener('end', () => done.resolve())
+  stream.addEventListener('close', (evt) => {
+    if (evt.error) done.reject(evt.error)
+    else done.resolve()
+  })
+  const onAbort = () => done.reject(new Error('send timed out'))
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    let off = 0
+    while (off < bytes) {
+      const n = Math.min(WRITE_CHUNK, bytes - off)
+      off += n
+      if (!stream.send(n === WRITE_CHUNK ? chunk : chunk.subarray(0, n))) await stream.onDrain({ signal })
+    }
+    await stream.close({ signal })
+    await done.promise
+    return { bytes, seconds: Math.round((performance.now() - started) / 1000 * 1e6) / 1e6 }
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    throw err
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
+}
+
+// N fresh connections in sequence (force: no reuse), each timed from the dial to the first byte
+// echoed on its first stream, then closed.
+async function runConnectLatency (node, target, count, signal) {
+  const samples = []
+  for (let i = 0; i < count; i++) {
+    const started = performance.now()
+    const connection = await node.dial(target, { signal, force: true })
+    const stream = await connection.newStream(ECHO_PROTOCOL, { signal })
+    const echoed = Promise.withResolvers()
+    stream.addEventListener('message', () => echoed.resolve())
+    stream.addEventListener('close', (evt) => echoed.reject(evt.error ?? new Error('echo stream closed before the echo')))
+    const onAbort = () => echoed.reject(new Error('connect-latency timed out'))
+    signal.addEventListener('abort', onAbort, { once: true })
+    stream.send(Uint8Array.of(i & 0xff))
+    try {
+      await echoed.promise
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
+    samples.push(Math.round((performance.now() - started) * 1000) / 1000)
+    await stream.close({ signal }).catch(() => {})
+    await connection.close({ signal })
+  }
+  return samples
+}
+
 async function runStreams (connection, count, bytes, signal) {
   const results = await Promise.allSettled(Array.from({ length: count }, () => runEcho(connection, bytes, signal)))
   let ok = 0
@@ -357,12 +451,16 @@ async function dialMain (opts) {
     const target = multiaddr(opts.target)
     if (target.getComponents().find(c => c.name === 'p2p') == null) throw new UsageError('the dial address must end in /p2p/<peer id>')
     node = await makeNode(opts)
+    let latency
+    if (opts['connect-latency'] !== undefined) latency = await runConnectLatency(node, target, opts['connect-latency'], signal)
     const connection = await node.dial(target, { signal })
     const out = { remote_peer: connection.remotePeer.toString() }
+    if (latency !== undefined) out.connect_latency_ms = latency
     if (opts.identify) out.identify = await runIdentify(node, connection, signal)
     if (opts.ping !== undefined) out.ping_rtts_ms = await runPing(connection, opts.ping, signal)
     if (opts.echo !== undefined) out.echo = await runEcho(connection, opts.echo, signal)
     if (opts.streams !== undefined) out.streams = await runStreams(connection, opts.streams, opts['stream-bytes'], signal)
+    if (opts.send !== undefined) out.send = await runSend(connection, opts.send, signal)
     emit(out)
     await stopQuietly(node)
     process.exit(0)
