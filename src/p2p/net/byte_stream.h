@@ -5,6 +5,7 @@
 
 #include <asio.hpp>
 #include <span>
+#include <utility>
 
 #include "p2p/multiformats/varint.h"
 #include "util/expected.h"
@@ -32,6 +33,9 @@ class ByteStream {
     bytes.insert(bytes.end(), pushed_back_.begin(), pushed_back_.end());
     pushed_back_ = std::move(bytes);
   }
+
+  // Bytes pushed back and not read yet, handed over to whoever reads the source directly.
+  Bytes take_unread() { return std::exchange(pushed_back_, Bytes{}); }
 
   virtual asio::awaitable<Expected<void>> write_all(ByteView bytes) = 0;
   // Half-close: no more writes from us.

@@ -3,7 +3,6 @@
 namespace an::p2p::net {
 namespace {
 
-constexpr std::size_t kReadBufferSize = 256 * 1024;
 // Writers wait while this much is queued for the socket, so a slow peer cannot make us buffer
 // without bound (flow-control windows bound each stream; this bounds their sum).
 constexpr std::size_t kMaxQueuedOutput = 4 * 1024 * 1024;
@@ -47,7 +46,7 @@ asio::awaitable<Expected<std::size_t>> Stream::read_some_from_source(
     std::copy_n(inbox_.begin() + static_cast<long>(inbox_start_), count, buffer.begin());
     inbox_start_ += count;
     if (inbox_start_ == inbox_.size()) {
-      inbox_.clear();
+      Bytes().swap(inbox_);
       inbox_start_ = 0;
     }
     if (connection_->is_open()) {
@@ -122,7 +121,16 @@ Connection::Connection(UpgradedConnection upgraded, yamux::Session session, Dire
       remote_address_(std::move(remote_address)),
       local_address_(std::move(local_address)),
       output_ready_(secure_->transport().socket().get_executor()),
-      output_drained_(secure_->transport().socket().get_executor()) {}
+      output_drained_(secure_->transport().socket().get_executor()),
+      peer_ready_signal_(secure_->transport().socket().get_executor()),
+      buffer_release_timer_(secure_->transport().socket().get_executor()) {}
+
+asio::awaitable<bool> Connection::wait_peer_ready(std::chrono::steady_clock::time_point deadline) {
+  while (!peer_ready_ && !closed_) {
+    if (!co_await peer_ready_signal_.wait_until(deadline)) co_return false;
+  }
+  co_return peer_ready_;
+}
 
 Connection::~Connection() = default;
 
@@ -172,6 +180,8 @@ void Connection::fail(const std::string& reason) {
   }
   output_ready_.notify();
   output_drained_.notify();
+  peer_ready_signal_.notify();
+  buffer_release_timer_.cancel();
   if (on_closed_) {
     auto handler = std::move(on_closed_);
     handler(*this, close_reason_);
@@ -182,6 +192,10 @@ void Connection::fail(const std::string& reason) {
 void Connection::dispatch_events() {
   yamux::Event event;
   while (session_.poll_event(event)) {
+    if (!peer_ready_ && event.stream_id != yamux::kSessionStreamId) {
+      peer_ready_ = true;
+      peer_ready_signal_.notify();
+    }
     auto found = streams_.find(event.stream_id);
     std::shared_ptr<Stream> stream;
     if (found != streams_.end()) stream = found->second.lock();
@@ -235,19 +249,18 @@ void Connection::dispatch_events() {
 
 asio::awaitable<void> Connection::read_loop() {
   auto self = shared_from_this();
-  Bytes buffer(kReadBufferSize);
   while (!closed_) {
-    auto got = co_await secure_->read_some(buffer);
+    auto view = co_await secure_->read_view();
     if (closed_) break;
-    if (!got) {
-      fail(got.error().message);
+    if (!view) {
+      fail(view.error().message);
       break;
     }
-    if (*got == 0) {
+    if (view->empty()) {
       fail("closed by the peer");
       break;
     }
-    auto received = session_.receive(ByteView(buffer.data(), *got), now());
+    auto received = session_.receive(*view, now());
     dispatch_events();
     if (!received) {
       session_.go_away(yamux::GoAwayCode::kProtocolError);
@@ -262,20 +275,22 @@ asio::awaitable<void> Connection::read_loop() {
 
 asio::awaitable<void> Connection::write_loop() {
   auto self = shared_from_this();
-  Bytes out;
   for (;;) {
     while (!session_.has_output() && !closed_ && !closing_)
       co_await output_ready_.wait();
     if (closed_) break;
     if (session_.has_output()) {
-      out.clear();
-      session_.take_output(out);
-      auto written = co_await secure_->write_all(out);
+      write_buffer_.clear();
+      session_.take_output(write_buffer_);
+      writing_ = true;
+      auto written = co_await secure_->write_all(write_buffer_);
+      writing_ = false;
       output_drained_.notify();
       if (!written) {
         fail(written.error().message);
         break;
       }
+      if (!session_.has_output()) schedule_buffer_release();
       continue;
     }
     if (closing_) {
@@ -287,4 +302,15 @@ asio::awaitable<void> Connection::write_loop() {
   }
 }
 
+void Connection::schedule_buffer_release() {
+  // A connection that stays quiet frees its write buffers; a busy one keeps reusing them
+  // (allocating megabytes per write burst would cost more than the writes).
+  buffer_release_timer_.expires_after(kIdleBufferRelease);
+  buffer_release_timer_.async_wait([weak = weak_from_this()](const std::error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->writing_ || self->session_.has_output()) return;
+    Bytes().swap(self->write_buffer_);
+    self->secure_->release_write_buffer();
+  });
+}
 }  // namespace an::p2p::net

@@ -84,6 +84,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::size_t stream_count() const { return streams_.size(); }
   std::optional<std::chrono::nanoseconds> rtt() const { return session_.rtt(); }
 
+  // True once the peer has shown that its side of the connection is set up: it opened a stream
+  // or answered on one of ours (keepalive pings do not count: js sends one at once).
+  bool peer_ready() const { return peer_ready_; }
+  // Waits until peer_ready() or the connection closes; false on timeout.
+  asio::awaitable<bool> wait_peer_ready(std::chrono::steady_clock::time_point deadline);
+
  private:
   friend class Stream;
 
@@ -92,6 +98,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void dispatch_events();
   void fail(const std::string& reason);
   void wake_writer() { output_ready_.notify(); }
+  void schedule_buffer_release();
   void forget_stream(std::uint32_t id) { streams_.erase(id); }
 
   std::unique_ptr<SecureConnection> secure_;
@@ -105,6 +112,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ClosedHandler on_closed_;
   Signal output_ready_;
   Signal output_drained_;
+  Signal peer_ready_signal_;
+  bool peer_ready_ = false;
+  Bytes write_buffer_;
+  bool writing_ = false;
+  asio::steady_timer buffer_release_timer_;
   bool closing_ = false;  // GoAway sent; flush then close
   bool closed_ = false;
   std::string close_reason_;

@@ -249,6 +249,16 @@ asio::awaitable<Expected<std::shared_ptr<Stream>>> Host::new_stream(
     const PeerId& peer, std::vector<std::string> protocols) {
   auto connection = connection_to(peer);
   if (!connection) co_return fail("not connected to " + peer.to_string());
+  co_return co_await new_stream_on(connection, std::move(protocols));
+}
+
+asio::awaitable<Expected<std::shared_ptr<Stream>>> Host::new_stream_on(
+    std::shared_ptr<Connection> connection, std::vector<std::string> protocols) {
+  auto deadline = std::chrono::steady_clock::now() + kStreamNegotiationTimeout;
+  while (!connection->peer_ready() && connection->stream_count() >= kMaxEarlyStreams) {
+    if (!co_await connection->wait_peer_ready(deadline)) break;
+  }
+  if (!connection->is_open()) co_return fail("connection closed");
   auto stream = connection->open_stream();
   if (!stream) co_return tl::unexpected(stream.error());
   auto selected = co_await with_timeout(negotiate_outbound(**stream, std::move(protocols)),
@@ -374,7 +384,8 @@ void Host::apply_identify(const PeerId& peer, identify::Identify message) {
 asio::awaitable<void> Host::run_identify(std::shared_ptr<Connection> connection) {
   auto alive = alive_;
   std::vector<std::string> protocols{std::string(identify::kProtocolId)};
-  auto stream = co_await new_stream(connection->remote_peer(), std::move(protocols));
+  // On this very connection: with several connections to one peer, each is identified.
+  auto stream = co_await new_stream_on(connection, std::move(protocols));
   if (!*alive || !stream) co_return;
   auto data = co_await with_timeout(read_to_end(**stream, identify::kMaxStreamSize),
                                     kIdentifyTimeout, "identify");

@@ -23,6 +23,9 @@ inline constexpr std::size_t kMaxPendingInboundUpgrades = 64;  // handshakes in 
 inline constexpr std::chrono::seconds kStreamNegotiationTimeout{10};
 inline constexpr std::chrono::seconds kIdentifyTimeout{10};
 inline constexpr std::chrono::seconds kPingTimeout{10};
+// Streams we open on a new connection before the peer shows that its side is set up: js-libp2p
+// aborts a connection on which more than 10 streams arrive that early.
+inline constexpr std::size_t kMaxEarlyStreams = 8;
 
 struct PeerInfo {
   std::vector<Multiaddr> addresses;  // from identify (listen addrs) and from dialing
@@ -111,6 +114,8 @@ class Host {
   asio::awaitable<void> serve_identify_push(std::shared_ptr<Stream> stream);
   asio::awaitable<void> serve_ping(std::shared_ptr<Stream> stream);
   asio::awaitable<Expected<std::chrono::nanoseconds>> ping_once(const PeerId& peer);
+  asio::awaitable<Expected<std::shared_ptr<Stream>>> new_stream_on(
+      std::shared_ptr<Connection> connection, std::vector<std::string> protocols);
   identify::Identify own_identify(const Connection& connection) const;
   void apply_identify(const PeerId& peer, identify::Identify message);
 

@@ -1,40 +1,67 @@
 #include "p2p/net/secure_connection.h"
 
+#include <cstring>
+
+#include "p2p/net/async.h"
+
 namespace an::p2p::net {
 namespace {
 
 constexpr std::size_t kFrameHeaderSize = 2;
-// Large enough to take many full frames per read system call.
-constexpr std::size_t kReadChunk = 256 * 1024;
+constexpr std::size_t kMaxFrame = kFrameHeaderSize + noise::kMaxCiphertext;
+// Room for several full frames per read system call.
+constexpr std::size_t kReadBufferSize = 4 * kMaxFrame;
+
+// Uninitialised on purpose: zero-filling buffers that are about to be overwritten cost a
+// measurable share of the receive path.
+std::unique_ptr<std::uint8_t[]> allocate(std::size_t size) {
+  return std::unique_ptr<std::uint8_t[]>(new std::uint8_t[size]);
+}
 
 }  // namespace
 
 SecureConnection::SecureConnection(std::unique_ptr<TcpByteStream> transport,
                                    noise::CipherState send, noise::CipherState receive,
-                                   PeerId remote_peer, Bytes early_ciphertext)
+                                   PeerId remote_peer)
     : transport_(std::move(transport)),
       send_(std::move(send)),
       receive_(std::move(receive)),
-      remote_peer_(std::move(remote_peer)),
-      inbox_(std::move(early_ciphertext)) {}
+      remote_peer_(std::move(remote_peer)) {
+  // Ciphertext a negotiation read ahead belongs to us now.
+  Bytes early = transport_->take_unread();
+  if (!early.empty()) {
+    inbox_capacity_ = std::max(kReadBufferSize, early.size());
+    inbox_ = allocate(inbox_capacity_);
+    std::memcpy(inbox_.get(), early.data(), early.size());
+    cipher_end_ = early.size();
+  }
+  std::error_code ignored;
+  transport_->socket().non_blocking(true, ignored);
+}
 
 asio::awaitable<Expected<void>> SecureConnection::write_all(ByteView plaintext) {
-  outbox_.clear();
   std::size_t frames = plaintext.size() / noise::kMaxPlaintext + 1;
-  outbox_.reserve(plaintext.size() + frames * (kFrameHeaderSize + noise::kTagSize));
+  std::size_t needed = plaintext.size() + frames * (kFrameHeaderSize + noise::kTagSize);
+  if (needed > outbox_capacity_) {
+    outbox_capacity_ = needed;
+    outbox_ = allocate(outbox_capacity_);
+  }
+  std::size_t used = 0;
   while (!plaintext.empty()) {
     std::size_t chunk = std::min(plaintext.size(), noise::kMaxPlaintext);
-    std::size_t header_at = outbox_.size();
-    outbox_.resize(header_at + kFrameHeaderSize + chunk + noise::kTagSize);
-    auto written =
-        send_.encrypt(plaintext.first(chunk), outbox_.data() + header_at + kFrameHeaderSize);
+    auto written = send_.encrypt(plaintext.first(chunk), outbox_.get() + used + kFrameHeaderSize);
     if (!written) co_return tl::unexpected(written.error());
-    outbox_[header_at] = static_cast<std::uint8_t>(*written >> 8);
-    outbox_[header_at + 1] = static_cast<std::uint8_t>(*written & 0xff);
-    outbox_.resize(header_at + kFrameHeaderSize + *written);
+    outbox_[used] = static_cast<std::uint8_t>(*written >> 8);
+    outbox_[used + 1] = static_cast<std::uint8_t>(*written & 0xff);
+    used += kFrameHeaderSize + *written;
     plaintext = plaintext.subspan(chunk);
   }
-  co_return co_await transport_->write_all(outbox_);
+  co_return co_await transport_->write_all(ByteView(outbox_.get(), used));
+}
+
+void SecureConnection::release_write_buffer() {
+  outbox_.reset();
+  outbox_capacity_ = 0;
 }
 
 asio::awaitable<Expected<void>> SecureConnection::close_write() {
@@ -45,62 +72,106 @@ void SecureConnection::abort() {
   transport_->abort();
 }
 
-Expected<void> SecureConnection::decrypt_buffered_frames() {
+Expected<bool> SecureConnection::decrypt_next_frame() {
+  std::size_t available = cipher_end_ - cipher_begin_;
+  if (available < kFrameHeaderSize) return false;
+  std::size_t length = (std::size_t{inbox_[cipher_begin_]} << 8) | inbox_[cipher_begin_ + 1];
+  if (length < noise::kTagSize) return fail("noise: frame shorter than its tag");
+  if (available < kFrameHeaderSize + length) return false;
+  std::uint8_t* body = inbox_.get() + cipher_begin_ + kFrameHeaderSize;
+  auto decrypted = receive_.decrypt(ByteView(body, length), body);
+  if (!decrypted) return fail("noise: " + decrypted.error().message);
+  plain_begin_ = cipher_begin_ + kFrameHeaderSize;
+  plain_end_ = plain_begin_ + *decrypted;
+  cipher_begin_ += kFrameHeaderSize + length;
+  return true;
+}
+
+asio::awaitable<Expected<std::size_t>> SecureConnection::fill() {
+  auto& socket = transport_->socket();
   for (;;) {
-    std::size_t available = inbox_.size() - inbox_start_;
-    if (available < kFrameHeaderSize) break;
-    std::size_t length = (std::size_t{inbox_[inbox_start_]} << 8) | inbox_[inbox_start_ + 1];
-    if (length < noise::kTagSize) return fail("noise: frame shorter than its tag");
-    if (available < kFrameHeaderSize + length) break;
-    if (plaintext_start_ == plaintext_.size()) {
-      plaintext_.clear();
-      plaintext_start_ = 0;
+    if (inbox_) {
+      // Keep a partial frame, dropping what has been read and decrypted before it.
+      std::size_t partial = cipher_end_ - cipher_begin_;
+      if (cipher_begin_ > 0) {
+        std::memmove(inbox_.get(), inbox_.get() + cipher_begin_, partial);
+        cipher_begin_ = 0;
+        cipher_end_ = partial;
+        plain_begin_ = plain_end_ = 0;
+      }
+      std::error_code ec;
+      std::size_t got = socket.read_some(
+          asio::buffer(inbox_.get() + cipher_end_, inbox_capacity_ - cipher_end_), ec);
+      if (!ec) {
+        cipher_end_ += got;
+        co_return got;
+      }
+      if (ec == asio::error::eof) co_return std::size_t{0};
+      if (ec != asio::error::would_block && ec != asio::error::try_again) {
+        co_return fail("read: " + ec.message(), ec);
+      }
+      // Nothing to read now. If the connection stays quiet and no frame is half there, let go
+      // of the buffer: an idle connection should cost next to nothing. A busy one keeps it,
+      // since allocating it per read would cost more than the read.
+      if (partial == 0) {
+        using namespace asio::experimental::awaitable_operators;
+        asio::steady_timer quiet(socket.get_executor(), kIdleBufferRelease);
+        auto first = co_await (socket.async_wait(asio::ip::tcp::socket::wait_read, use_tuple) ||
+                               quiet.async_wait(use_tuple));
+        if (first.index() == 0) {
+          auto [wait_error] = std::get<0>(first);
+          if (wait_error) co_return fail("read: " + wait_error.message(), wait_error);
+          continue;
+        }
+        inbox_.reset();
+        inbox_capacity_ = 0;
+        cipher_begin_ = cipher_end_ = plain_begin_ = plain_end_ = 0;
+      }
     }
-    std::size_t at = plaintext_.size();
-    plaintext_.resize(at + length - noise::kTagSize);
-    auto decrypted = receive_.decrypt(
-        ByteView(inbox_.data() + inbox_start_ + kFrameHeaderSize, length), plaintext_.data() + at);
-    if (!decrypted) return fail("noise: " + decrypted.error().message);
-    plaintext_.resize(at + *decrypted);
-    inbox_start_ += kFrameHeaderSize + length;
+    auto [ec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
+    if (ec) co_return fail("read: " + ec.message(), ec);
+    if (!inbox_) {
+      inbox_capacity_ = kReadBufferSize;
+      inbox_ = allocate(inbox_capacity_);
+      cipher_begin_ = cipher_end_ = plain_begin_ = plain_end_ = 0;
+    }
   }
-  if (inbox_start_ == inbox_.size()) {
-    inbox_.clear();
-    inbox_start_ = 0;
-  } else if (inbox_start_ > kReadChunk) {
-    inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<long>(inbox_start_));
-    inbox_start_ = 0;
+}
+
+asio::awaitable<Expected<ByteView>> SecureConnection::read_view() {
+  for (;;) {
+    if (plain_begin_ < plain_end_) {
+      ByteView view(inbox_.get() + plain_begin_, plain_end_ - plain_begin_);
+      plain_begin_ = plain_end_;
+      co_return view;
+    }
+    if (inbox_) {
+      auto decrypted = decrypt_next_frame();
+      if (!decrypted) co_return tl::unexpected(decrypted.error());
+      if (*decrypted) continue;
+    }
+    auto got = co_await fill();
+    if (!got) co_return tl::unexpected(got.error());
+    if (*got == 0) {
+      if (cipher_end_ > cipher_begin_) co_return fail("noise: connection closed mid-frame");
+      co_return ByteView{};
+    }
   }
-  return {};
 }
 
 asio::awaitable<Expected<std::size_t>> SecureConnection::read_some_from_source(
     std::span<std::uint8_t> buffer) {
-  for (;;) {
-    if (plaintext_start_ < plaintext_.size()) {
-      std::size_t count = std::min(buffer.size(), plaintext_.size() - plaintext_start_);
-      std::copy_n(plaintext_.begin() + static_cast<long>(plaintext_start_), count, buffer.begin());
-      plaintext_start_ += count;
-      co_return count;
-    }
-    if (auto decrypted = decrypt_buffered_frames(); !decrypted) {
-      co_return tl::unexpected(decrypted.error());
-    }
-    if (plaintext_start_ < plaintext_.size()) continue;
-    std::size_t at = inbox_.size();
-    inbox_.resize(at + kReadChunk);
-    auto got =
-        co_await transport_->read_some(std::span<std::uint8_t>(inbox_.data() + at, kReadChunk));
-    if (!got) {
-      inbox_.resize(at);
-      co_return tl::unexpected(got.error());
-    }
-    inbox_.resize(at + *got);
-    if (*got == 0) {
-      if (inbox_.size() > inbox_start_) co_return fail("noise: connection closed mid-frame");
-      co_return std::size_t{0};
-    }
+  if (plain_begin_ == plain_end_) {
+    auto view = co_await read_view();
+    if (!view) co_return tl::unexpected(view.error());
+    if (view->empty()) co_return std::size_t{0};
+    // Serve it from the buffer it lives in.
+    plain_begin_ = static_cast<std::size_t>(view->data() - inbox_.get());
   }
+  std::size_t count = std::min(buffer.size(), plain_end_ - plain_begin_);
+  std::memcpy(buffer.data(), inbox_.get() + plain_begin_, count);
+  plain_begin_ += count;
+  co_return count;
 }
 
 }  // namespace an::p2p::net

@@ -2,6 +2,7 @@
 // on the wire. Owns the transport. Network thread only; one reader and one writer at a time.
 #pragma once
 
+#include <chrono>
 #include <memory>
 
 #include "p2p/crypto/peer_id.h"
@@ -10,14 +11,22 @@
 
 namespace an::p2p::net {
 
+// How long a connection must be quiet before it frees its read and write buffers.
+inline constexpr std::chrono::seconds kIdleBufferRelease{1};
+
 class SecureConnection final : public ByteStream {
  public:
   SecureConnection(std::unique_ptr<TcpByteStream> transport, noise::CipherState send,
-                   noise::CipherState receive, PeerId remote_peer, Bytes early_ciphertext);
+                   noise::CipherState receive, PeerId remote_peer);
+
+  // The next decrypted bytes, without copying: valid until the next read. Empty at EOF.
+  asio::awaitable<Expected<ByteView>> read_view();
 
   asio::awaitable<Expected<void>> write_all(ByteView plaintext) override;
   asio::awaitable<Expected<void>> close_write() override;
   void abort() override;
+  // Frees the write buffer; the writer calls this when it goes idle.
+  void release_write_buffer();
 
   const PeerId& remote_peer() const { return remote_peer_; }
   TcpByteStream& transport() { return *transport_; }
@@ -27,18 +36,26 @@ class SecureConnection final : public ByteStream {
       std::span<std::uint8_t> buffer) override;
 
  private:
-  // Decrypts every complete frame in inbox_ into plaintext_.
-  Expected<void> decrypt_buffered_frames();
+  // Decrypts the next complete frame in place; false when no complete frame is buffered.
+  Expected<bool> decrypt_next_frame();
+  // Reads more ciphertext, waiting for the socket first so that an idle connection holds no
+  // read buffer. 0 means EOF.
+  asio::awaitable<Expected<std::size_t>> fill();
 
   std::unique_ptr<TcpByteStream> transport_;
   noise::CipherState send_;
   noise::CipherState receive_;
   PeerId remote_peer_;
-  Bytes inbox_;  // ciphertext frames not yet decrypted
-  std::size_t inbox_start_ = 0;
-  Bytes plaintext_;  // decrypted, not yet read
-  std::size_t plaintext_start_ = 0;
-  Bytes outbox_;  // reused for writes
+  // Ciphertext and, decrypted in place, plaintext: [plain_begin_, plain_end_) is plaintext not
+  // yet read, [cipher_begin_, cipher_end_) ciphertext not yet decrypted.
+  std::unique_ptr<std::uint8_t[]> inbox_;
+  std::size_t inbox_capacity_ = 0;
+  std::size_t plain_begin_ = 0;
+  std::size_t plain_end_ = 0;
+  std::size_t cipher_begin_ = 0;
+  std::size_t cipher_end_ = 0;
+  std::unique_ptr<std::uint8_t[]> outbox_;
+  std::size_t outbox_capacity_ = 0;
 };
 
 }  // namespace an::p2p::net

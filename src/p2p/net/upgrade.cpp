@@ -101,9 +101,8 @@ asio::awaitable<Expected<UpgradedConnection>> upgrade_outbound(
   if (!result) co_return tl::unexpected(result.error());
 
   auto muxer = inlined_muxer(our_muxers(), result->remote_stream_muxers);
-  auto secure =
-      std::make_unique<SecureConnection>(std::move(transport), std::move(result->send),
-                                         std::move(result->receive), result->remote_peer, Bytes{});
+  auto secure = std::make_unique<SecureConnection>(std::move(transport), std::move(result->send),
+                                                   std::move(result->receive), result->remote_peer);
   if (muxer) {
     if (auto written = co_await secure->transport().write_all(out); !written) {
       co_return tl::unexpected(written.error());
@@ -148,9 +147,8 @@ asio::awaitable<Expected<UpgradedConnection>> upgrade_inbound(
   if (!result) co_return tl::unexpected(result.error());
 
   auto muxer = inlined_muxer(result->remote_stream_muxers, our_muxers());
-  auto secure =
-      std::make_unique<SecureConnection>(std::move(transport), std::move(result->send),
-                                         std::move(result->receive), result->remote_peer, Bytes{});
+  auto secure = std::make_unique<SecureConnection>(std::move(transport), std::move(result->send),
+                                                   std::move(result->receive), result->remote_peer);
   if (muxer) co_return UpgradedConnection{std::move(secure), *muxer};
   multistream::Responder muxer_responder(our_muxers());
   auto muxer_selected = co_await negotiate_inbound(*secure, std::move(muxer_responder));
