@@ -126,8 +126,11 @@ Connection::Connection(UpgradedConnection upgraded, yamux::Session session, Dire
       buffer_release_timer_(secure_->transport().socket().get_executor()) {}
 
 asio::awaitable<bool> Connection::wait_peer_ready(std::chrono::steady_clock::time_point deadline) {
+  // Keeps the connection alive across the wait, whoever holds the caller's reference.
+  auto self = shared_from_this();
   while (!peer_ready_ && !closed_) {
-    if (!co_await peer_ready_signal_.wait_until(deadline)) co_return false;
+    bool woken = co_await peer_ready_signal_.wait_until(deadline);
+    if (!woken) co_return false;
   }
   co_return peer_ready_;
 }

@@ -256,7 +256,8 @@ asio::awaitable<Expected<std::shared_ptr<Stream>>> Host::new_stream_on(
     std::shared_ptr<Connection> connection, std::vector<std::string> protocols) {
   auto deadline = std::chrono::steady_clock::now() + kStreamNegotiationTimeout;
   while (!connection->peer_ready() && connection->stream_count() >= kMaxEarlyStreams) {
-    if (!co_await connection->wait_peer_ready(deadline)) break;
+    bool ready = co_await connection->wait_peer_ready(deadline);
+    if (!ready) break;
   }
   if (!connection->is_open()) co_return fail("connection closed");
   auto stream = connection->open_stream();
