@@ -311,8 +311,8 @@ asio::awaitable<Expected<std::vector<double>>> connect_latency(Host& host, const
     auto start = Clock::now();
     auto connection = co_await host.connect(address);
     if (!connection) co_return tl::unexpected(connection.error());
-    std::vector<std::string> protocols{std::string(kEchoProtocol)};
-    auto stream = co_await host.new_stream(peer, std::move(protocols));
+    // Lazy negotiation, as go-libp2p's NewStream does: the first byte follows the proposal.
+    auto stream = host.new_stream_optimistic(peer, std::string(kEchoProtocol));
     if (!stream) co_return tl::unexpected(stream.error());
     std::uint8_t byte = static_cast<std::uint8_t>(i);
     auto written = co_await (*stream)->write_all(ByteView(&byte, 1));

@@ -38,6 +38,32 @@ const PeerId& Stream::remote_peer() const {
 
 asio::awaitable<Expected<std::size_t>> Stream::read_some_from_source(
     std::span<std::uint8_t> buffer) {
+  if (pending_negotiation_) {
+    auto negotiation = std::move(pending_negotiation_);
+    Bytes chunk(multistream::kMaxMessageLength + 16);
+    while (!negotiation->done()) {
+      auto got = co_await read_from_connection(chunk);
+      if (!got) co_return tl::unexpected(got.error());
+      if (*got == 0) co_return fail("stream closed during protocol negotiation");
+      if (auto fed = negotiation->receive(ByteView(chunk.data(), *got)); !fed) {
+        abort();
+        co_return fail("protocol negotiation: " + fed.error().message);
+      }
+    }
+    Bytes leftover = negotiation->take_leftover();
+    if (!leftover.empty()) {
+      std::size_t count = std::min(buffer.size(), leftover.size());
+      std::copy_n(leftover.begin(), count, buffer.begin());
+      leftover.erase(leftover.begin(), leftover.begin() + static_cast<long>(count));
+      unread(std::move(leftover));
+      co_return count;
+    }
+  }
+  co_return co_await read_from_connection(buffer);
+}
+
+asio::awaitable<Expected<std::size_t>> Stream::read_from_connection(
+    std::span<std::uint8_t> buffer) {
   while (inbox_start_ == inbox_.size() && !remote_closed_ && !reset_) {
     co_await readable_.wait();
   }
@@ -77,6 +103,15 @@ asio::awaitable<Expected<void>> Stream::write_all(ByteView bytes) {
     connection_->wake_writer();
   }
   co_return Expected<void>{};
+}
+
+Expected<void> Stream::queue_write(ByteView bytes) {
+  if (reset_ || write_closed_ || !connection_->is_open()) return fail("stream closed");
+  auto accepted = connection_->session_.write(id_, bytes);
+  if (!accepted) return tl::unexpected(accepted.error());
+  if (*accepted != bytes.size()) return fail("stream window too small for a queued write");
+  connection_->wake_writer();
+  return {};
 }
 
 asio::awaitable<Expected<void>> Stream::close_write() {

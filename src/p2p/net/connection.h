@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "p2p/multiformats/multiaddr.h"
+#include "p2p/multistream/multistream.h"
 #include "p2p/net/async.h"
 #include "p2p/net/byte_stream.h"
 #include "p2p/net/secure_connection.h"
@@ -33,6 +34,14 @@ class Stream final : public ByteStream, public std::enable_shared_from_this<Stre
   Direction direction() const { return direction_; }
   const std::string& protocol() const { return protocol_; }
   void set_protocol(std::string protocol) { protocol_ = std::move(protocol); }
+  // Queues a few bytes without waiting (they must fit the initial window, as a multistream
+  // proposal does). Errors when the stream or connection is gone.
+  Expected<void> queue_write(ByteView bytes);
+  // Optimistic ("lazy") negotiation: the proposal went out and data may follow it at once; the
+  // peer's answer is consumed before the first bytes read, and a refusal fails that read.
+  void expect_negotiation_answer(std::unique_ptr<multistream::Initiator> initiator) {
+    pending_negotiation_ = std::move(initiator);
+  }
   Connection& connection() { return *connection_; }
   const PeerId& remote_peer() const;
 
@@ -43,6 +52,9 @@ class Stream final : public ByteStream, public std::enable_shared_from_this<Stre
  private:
   friend class Connection;
 
+  asio::awaitable<Expected<std::size_t>> read_from_connection(std::span<std::uint8_t> buffer);
+
+  std::unique_ptr<multistream::Initiator> pending_negotiation_;
   std::shared_ptr<Connection> connection_;
   std::uint32_t id_;
   Direction direction_;

@@ -272,6 +272,25 @@ asio::awaitable<Expected<std::shared_ptr<Stream>>> Host::new_stream_on(
   co_return *stream;
 }
 
+Expected<std::shared_ptr<Stream>> Host::new_stream_optimistic(const PeerId& peer,
+                                                              const std::string& protocol) {
+  auto connection = connection_to(peer);
+  if (!connection) return fail("not connected to " + peer.to_string());
+  auto initiator = multistream::Initiator::create(std::vector<std::string>{protocol},
+                                                  multistream::InitiatorMode::kOptimistic);
+  if (!initiator) return tl::unexpected(initiator.error());
+  auto stream = connection->open_stream();
+  if (!stream) return stream;
+  Bytes proposal;
+  initiator->take_output(proposal);
+  if (auto queued = (*stream)->queue_write(proposal); !queued)
+    return tl::unexpected(queued.error());
+  (*stream)->expect_negotiation_answer(
+      std::make_unique<multistream::Initiator>(std::move(*initiator)));
+  (*stream)->set_protocol(protocol);
+  return stream;
+}
+
 asio::awaitable<Expected<std::chrono::nanoseconds>> Host::ping(const PeerId& peer) {
   auto alive = alive_;
   while (pinging_.count(peer) > 0) {

@@ -77,6 +77,11 @@ class Host {
   // Opens a stream to a connected peer and negotiates one of `protocols`.
   asio::awaitable<Expected<std::shared_ptr<Stream>>> new_stream(const PeerId& peer,
                                                                 std::vector<std::string> protocols);
+  // Opens a stream for one protocol without waiting for the peer's answer (go-libp2p's lazy
+  // negotiation): the caller may write at once, saving a round trip; a refusal surfaces as an
+  // error on the first read.
+  Expected<std::shared_ptr<Stream>> new_stream_optimistic(const PeerId& peer,
+                                                          const std::string& protocol);
   // Round trip of one ping on /ipfs/ping/1.0.0.
   asio::awaitable<Expected<std::chrono::nanoseconds>> ping(const PeerId& peer);
 

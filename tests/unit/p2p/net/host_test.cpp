@@ -526,3 +526,30 @@ TEST_F(HostTest, DialsIpv6AndDnsAddresses) {
 
 }  // namespace
 }  // namespace an::p2p::net::test
+
+namespace an::p2p::net::test {
+namespace {
+
+TEST_F(HostTest, OptimisticStreamCarriesDataWrittenBeforeTheAnswer) {
+  connect_and_identify(alice, bob);
+  auto stream = alice.host().new_stream_optimistic(bob.id(), std::string(kEchoProtocol));
+  ASSERT_TRUE(stream) << stream.error().message;
+  const Bytes payload = patterned_bytes(100000, 9);
+  auto echoed = exchange_on(**stream, payload);
+  ASSERT_TRUE(echoed) << echoed.error().message;
+  EXPECT_EQ(*echoed, payload);
+}
+
+TEST_F(HostTest, OptimisticStreamToAnUnsupportedProtocolFailsOnFirstRead) {
+  connect_and_identify(alice, bob);
+  auto stream = alice.host().new_stream_optimistic(bob.id(), "/test/unsupported/1.0.0");
+  ASSERT_TRUE(stream) << stream.error().message;
+  auto echoed = exchange_on(**stream, patterned_bytes(10, 1));
+  ASSERT_FALSE(echoed);
+  // The connection survives the refusal.
+  auto rtt = ping(alice, bob.id());
+  EXPECT_TRUE(rtt) << rtt.error().message;
+}
+
+}  // namespace
+}  // namespace an::p2p::net::test
