@@ -298,6 +298,7 @@ asio::awaitable<void> Connection::read_loop() {
       fail("closed by the peer");
       break;
     }
+    note_activity();
     auto received = session_.receive(*view, now());
     dispatch_events();
     if (!received) {
@@ -328,7 +329,7 @@ asio::awaitable<void> Connection::write_loop() {
         fail(written.error().message);
         break;
       }
-      if (!session_.has_output()) schedule_buffer_release();
+      note_activity();
       continue;
     }
     if (closing_) {
@@ -340,15 +341,30 @@ asio::awaitable<void> Connection::write_loop() {
   }
 }
 
-void Connection::schedule_buffer_release() {
-  // A connection that stays quiet frees its write buffers; a busy one keeps reusing them
-  // (allocating megabytes per write burst would cost more than the writes).
+void Connection::note_activity() {
+  ++activity_;
+  if (release_timer_armed_ || closed_) return;
+  release_timer_armed_ = true;
+  arm_buffer_release();
+}
+
+void Connection::arm_buffer_release() {
+  seen_activity_ = activity_;
   buffer_release_timer_.expires_after(kIdleBufferRelease);
   buffer_release_timer_.async_wait([weak = weak_from_this()](const std::error_code& ec) {
     auto self = weak.lock();
-    if (ec || !self || self->writing_ || self->session_.has_output()) return;
+    if (ec || !self || self->closed_) return;
+    if (self->activity_ != self->seen_activity_ || self->writing_ || self->session_.has_output()) {
+      self->arm_buffer_release();
+      return;
+    }
+    // A quiet second: free the buffers; a busy connection keeps reusing them, since
+    // allocating megabytes per burst would cost more than the I/O.
+    self->release_timer_armed_ = false;
     Bytes().swap(self->write_buffer_);
     self->secure_->release_write_buffer();
+    self->secure_->release_read_buffer();
   });
 }
+
 }  // namespace an::p2p::net

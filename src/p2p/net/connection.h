@@ -18,6 +18,9 @@
 
 namespace an::p2p::net {
 
+// How long a connection must be quiet before it frees its read and write buffers.
+inline constexpr std::chrono::seconds kIdleBufferRelease{1};
+
 class Connection;
 
 // One multiplexed stream. Reads wait for data; writes wait for the peer's window.
@@ -110,7 +113,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void dispatch_events();
   void fail(const std::string& reason);
   void wake_writer() { output_ready_.notify(); }
-  void schedule_buffer_release();
+  void note_activity();
+  void arm_buffer_release();
   void forget_stream(std::uint32_t id) { streams_.erase(id); }
 
   std::unique_ptr<SecureConnection> secure_;
@@ -129,6 +133,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Bytes write_buffer_;
   bool writing_ = false;
   asio::steady_timer buffer_release_timer_;
+  std::uint64_t activity_ = 0;
+  std::uint64_t seen_activity_ = 0;
+  bool release_timer_armed_ = false;
   bool closing_ = false;  // GoAway sent; flush then close
   bool closed_ = false;
   std::string close_reason_;

@@ -59,6 +59,15 @@ asio::awaitable<Expected<void>> SecureConnection::write_all(ByteView plaintext) 
   co_return co_await transport_->write_all(ByteView(outbox_.get(), used));
 }
 
+void SecureConnection::release_read_buffer() {
+  // Only while nothing is buffered: then the reader, if any, is waiting for the socket and
+  // allocates a fresh buffer when data arrives.
+  if (cipher_begin_ != cipher_end_ || plain_begin_ != plain_end_) return;
+  inbox_.reset();
+  inbox_capacity_ = 0;
+  cipher_begin_ = cipher_end_ = plain_begin_ = plain_end_ = 0;
+}
+
 void SecureConnection::release_write_buffer() {
   outbox_.reset();
   outbox_capacity_ = 0;
@@ -109,23 +118,6 @@ asio::awaitable<Expected<std::size_t>> SecureConnection::fill() {
       if (ec == asio::error::eof) co_return std::size_t{0};
       if (ec != asio::error::would_block && ec != asio::error::try_again) {
         co_return fail("read: " + ec.message(), ec);
-      }
-      // Nothing to read now. If the connection stays quiet and no frame is half there, let go
-      // of the buffer: an idle connection should cost next to nothing. A busy one keeps it,
-      // since allocating it per read would cost more than the read.
-      if (partial == 0) {
-        using namespace asio::experimental::awaitable_operators;
-        asio::steady_timer quiet(socket.get_executor(), kIdleBufferRelease);
-        auto first = co_await (socket.async_wait(asio::ip::tcp::socket::wait_read, use_tuple) ||
-                               quiet.async_wait(use_tuple));
-        if (first.index() == 0) {
-          auto [wait_error] = std::get<0>(first);
-          if (wait_error) co_return fail("read: " + wait_error.message(), wait_error);
-          continue;
-        }
-        inbox_.reset();
-        inbox_capacity_ = 0;
-        cipher_begin_ = cipher_end_ = plain_begin_ = plain_end_ = 0;
       }
     }
     auto [ec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);

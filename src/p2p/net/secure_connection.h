@@ -11,9 +11,6 @@
 
 namespace an::p2p::net {
 
-// How long a connection must be quiet before it frees its read and write buffers.
-inline constexpr std::chrono::seconds kIdleBufferRelease{1};
-
 class SecureConnection final : public ByteStream {
  public:
   SecureConnection(std::unique_ptr<TcpByteStream> transport, noise::CipherState send,
@@ -25,8 +22,10 @@ class SecureConnection final : public ByteStream {
   asio::awaitable<Expected<void>> write_all(ByteView plaintext) override;
   asio::awaitable<Expected<void>> close_write() override;
   void abort() override;
-  // Frees the write buffer; the writer calls this when it goes idle.
+  // Free the buffers of a quiet connection, so that an idle connection costs next to
+  // nothing. Call only while no write is in flight (write) / from outside the reader (read).
   void release_write_buffer();
+  void release_read_buffer();
 
   const PeerId& remote_peer() const { return remote_peer_; }
   TcpByteStream& transport() { return *transport_; }
