@@ -2,8 +2,6 @@
 
 import os
 import re
-import resource
-import shutil
 import signal
 import subprocess
 import tempfile
