@@ -137,7 +137,7 @@ asio::awaitable<void> Host::upgrade_inbound_connection(tcp::socket socket) {
   std::error_code ec;
   auto remote = endpoint_to_multiaddr(socket.remote_endpoint(ec));
   auto local = endpoint_to_multiaddr(socket.local_endpoint(ec));
-  socket.set_option(tcp::no_delay(true), ec);
+  tune_socket(socket);
   auto transport = std::make_unique<TcpByteStream>(std::move(socket));
   auto upgraded = co_await with_timeout(upgrade_inbound(std::move(transport), identity_),
                                         kUpgradeTimeout, "inbound handshake");

@@ -6,6 +6,12 @@ namespace an::p2p::net {
 
 using asio::ip::tcp;
 
+namespace {
+constexpr int kKeepAliveIdleSeconds = 30;
+constexpr int kKeepAliveIntervalSeconds = 10;
+constexpr int kKeepAliveProbes = 3;
+}  // namespace
+
 Expected<TcpDialTarget> tcp_dial_target(const Multiaddr& address) {
   const auto& parts = address.components();
   bool shape_ok = parts.size() == 2 || (parts.size() == 3 && parts[2].code == kProtocolP2p);
@@ -47,6 +53,20 @@ Multiaddr endpoint_to_multiaddr(const tcp::endpoint& endpoint) {
       (ip.is_v4() ? "/ip4/" : "/ip6/") + ip.to_string() + "/tcp/" + std::to_string(endpoint.port());
   auto parsed = Multiaddr::parse(text);
   return parsed ? *parsed : Multiaddr();
+}
+
+void tune_socket(tcp::socket& socket) {
+  std::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  socket.set_option(asio::socket_base::keep_alive(true), ignored);
+#if defined(TCP_KEEPIDLE) && defined(TCP_KEEPINTVL) && defined(TCP_KEEPCNT)
+  using KeepIdle = asio::detail::socket_option::integer<IPPROTO_TCP, TCP_KEEPIDLE>;
+  using KeepInterval = asio::detail::socket_option::integer<IPPROTO_TCP, TCP_KEEPINTVL>;
+  using KeepCount = asio::detail::socket_option::integer<IPPROTO_TCP, TCP_KEEPCNT>;
+  socket.set_option(KeepIdle(kKeepAliveIdleSeconds), ignored);
+  socket.set_option(KeepInterval(kKeepAliveIntervalSeconds), ignored);
+  socket.set_option(KeepCount(kKeepAliveProbes), ignored);
+#endif
 }
 
 asio::awaitable<Expected<tcp::socket>> dial_tcp(const Multiaddr& address,
@@ -97,8 +117,7 @@ asio::awaitable<Expected<tcp::socket>> dial_tcp(const Multiaddr& address,
       last_error = ec.message();
       continue;
     }
-    std::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
+    tune_socket(socket);
     co_return std::move(socket);
   }
   co_return fail("cannot connect to " + address.to_string() + ": " + last_error);

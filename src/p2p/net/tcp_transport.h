@@ -29,6 +29,12 @@ Expected<TcpDialTarget> tcp_dial_target(const Multiaddr& address);
 // /ip4/A/tcp/P or /ip6/A/tcp/P for an endpoint (IPv4-mapped IPv6 shown as IPv4).
 Multiaddr endpoint_to_multiaddr(const asio::ip::tcp::endpoint& endpoint);
 
+// Socket options for every libp2p TCP connection: TCP_NODELAY (handshakes are small messages)
+// and TCP keepalive probing after 30 s of silence, so that a peer that vanished without a FIN
+// or RST is noticed within about a minute and its connection (say, to a bootstrap peer, which
+// is then redialled) closed.
+void tune_socket(asio::ip::tcp::socket& socket);
+
 // Resolves (for DNS addresses) and connects, trying each resolved address in turn, all within
 // `timeout`. TCP_NODELAY is set: libp2p writes small handshake messages.
 asio::awaitable<Expected<asio::ip::tcp::socket>> dial_tcp(const Multiaddr& address,
