@@ -7,29 +7,13 @@
 #include <algorithm>
 #include <string>
 
+#include "p2p/crypto/openssl.h"
+
 namespace an::p2p {
 namespace {
 
-struct DigestContextDeleter {
-  void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
-};
-using DigestContext = std::unique_ptr<EVP_MD_CTX, DigestContextDeleter>;
-
-struct KeyContextDeleter {
-  void operator()(EVP_PKEY_CTX* context) const { EVP_PKEY_CTX_free(context); }
-};
-using KeyContext = std::unique_ptr<EVP_PKEY_CTX, KeyContextDeleter>;
-
-// OpenSSL keeps a per-thread error queue; read the oldest entry for the message and clear the
-// rest so that it does not leak into unrelated later calls.
-std::string openssl_failure(const std::string& what) {
-  const unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) return what + " failed in OpenSSL";
-  char reason[256];
-  ERR_error_string_n(code, reason, sizeof reason);
-  return what + " failed in OpenSSL: " + reason;
-}
+using openssl::DigestContext;
+using openssl::KeyContext;
 
 }  // namespace
 
@@ -66,7 +50,7 @@ Expected<Ed25519PrivateKey> Ed25519PrivateKey::from_handle(KeyHandle key) {
   std::size_t size = public_bytes.size();
   if (EVP_PKEY_get_raw_public_key(key.get(), public_bytes.data(), &size) != 1 ||
       size != public_bytes.size()) {
-    return fail(openssl_failure("deriving the Ed25519 public key"));
+    return fail(openssl::failure("deriving the Ed25519 public key"));
   }
   return Ed25519PrivateKey(std::move(key), Ed25519PublicKey(public_bytes));
 }
@@ -76,7 +60,7 @@ Expected<Ed25519PrivateKey> Ed25519PrivateKey::generate() {
   EVP_PKEY* raw_key = nullptr;
   if (!context || EVP_PKEY_keygen_init(context.get()) != 1 ||
       EVP_PKEY_keygen(context.get(), &raw_key) != 1) {
-    return fail(openssl_failure("generating an Ed25519 key"));
+    return fail(openssl::failure("generating an Ed25519 key"));
   }
   return from_handle(KeyHandle(raw_key));
 }
@@ -86,7 +70,7 @@ Expected<Ed25519PrivateKey> Ed25519PrivateKey::from_seed(ByteView seed) {
     return fail("an Ed25519 private key seed is 32 bytes, not " + std::to_string(seed.size()));
   }
   KeyHandle key(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size()));
-  if (!key) return fail(openssl_failure("loading an Ed25519 private key"));
+  if (!key) return fail(openssl::failure("loading an Ed25519 private key"));
   return from_handle(std::move(key));
 }
 
@@ -109,7 +93,7 @@ Expected<Ed25519Seed> Ed25519PrivateKey::seed() const {
   if (!key_ || EVP_PKEY_get_raw_private_key(key_.get(), seed.data(), &size) != 1 ||
       size != seed.size()) {
     OPENSSL_cleanse(seed.data(), seed.size());
-    return fail(openssl_failure("reading the Ed25519 private key"));
+    return fail(openssl::failure("reading the Ed25519 private key"));
   }
   return seed;
 }
@@ -123,7 +107,7 @@ Expected<Ed25519Signature> Ed25519PrivateKey::sign(ByteView message) const {
       EVP_DigestSignInit(context.get(), nullptr, nullptr, nullptr, key_.get()) != 1 ||
       EVP_DigestSign(context.get(), signature.data(), &size, message.data(), message.size()) != 1 ||
       size != signature.size()) {
-    return fail(openssl_failure("Ed25519 signing"));
+    return fail(openssl::failure("Ed25519 signing"));
   }
   return signature;
 }

@@ -7,19 +7,12 @@
 #include <algorithm>
 #include <string>
 
+#include "p2p/crypto/openssl.h"
+
 namespace an::p2p::noise {
 namespace {
 
 constexpr std::size_t kNonceSize = 12;
-
-std::string openssl_failure(const std::string& what) {
-  const unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) return what + " failed in OpenSSL";
-  char reason[256];
-  ERR_error_string_n(code, reason, sizeof reason);
-  return what + " failed in OpenSSL: " + reason;
-}
 
 }  // namespace
 
@@ -55,7 +48,7 @@ Expected<void> CipherState::initialize_key(const CipherKey& key) {
   if (!context_ || EVP_CipherInit_ex2(context_.get(), EVP_chacha20_poly1305(), key.data(), nullptr,
                                       1, nullptr) != 1) {
     context_.reset();
-    return fail(openssl_failure("setting the ChaCha20-Poly1305 key"));
+    return fail(openssl::failure("setting the ChaCha20-Poly1305 key"));
   }
   has_key_ = true;
   return {};
@@ -74,13 +67,13 @@ Expected<void> CipherState::start_message(bool encrypting, ByteView associated_d
   }
   if (EVP_CipherInit_ex2(context_.get(), nullptr, nullptr, nonce, encrypting ? 1 : 0, nullptr) !=
       1) {
-    return fail(openssl_failure("setting the ChaCha20-Poly1305 nonce"));
+    return fail(openssl::failure("setting the ChaCha20-Poly1305 nonce"));
   }
   if (!associated_data.empty()) {
     int ignored = 0;
     if (EVP_CipherUpdate(context_.get(), nullptr, &ignored, associated_data.data(),
                          static_cast<int>(associated_data.size())) != 1) {
-      return fail(openssl_failure("ChaCha20-Poly1305 associated data"));
+      return fail(openssl::failure("ChaCha20-Poly1305 associated data"));
     }
   }
   return {};
@@ -105,13 +98,13 @@ Expected<std::size_t> CipherState::encrypt_with_ad(ByteView associated_data, Byt
   int written = 0;
   if (!plaintext.empty() && EVP_CipherUpdate(context_.get(), out, &written, plaintext.data(),
                                              static_cast<int>(plaintext.size())) != 1) {
-    return fail(openssl_failure("ChaCha20-Poly1305 encryption"));
+    return fail(openssl::failure("ChaCha20-Poly1305 encryption"));
   }
   int final_written = 0;
   if (EVP_CipherFinal_ex(context_.get(), out + written, &final_written) != 1 ||
       EVP_CIPHER_CTX_ctrl(context_.get(), EVP_CTRL_AEAD_GET_TAG, static_cast<int>(kTagSize),
                           out + plaintext.size()) != 1) {
-    return fail(openssl_failure("ChaCha20-Poly1305 encryption"));
+    return fail(openssl::failure("ChaCha20-Poly1305 encryption"));
   }
   ++nonce_;
   return plaintext.size() + kTagSize;
@@ -141,13 +134,13 @@ Expected<std::size_t> CipherState::decrypt_with_ad(ByteView associated_data, Byt
     return tl::unexpected(started.error());
   if (EVP_CIPHER_CTX_ctrl(context_.get(), EVP_CTRL_AEAD_SET_TAG, static_cast<int>(kTagSize), tag) !=
       1) {
-    return fail(openssl_failure("setting the ChaCha20-Poly1305 tag"));
+    return fail(openssl::failure("setting the ChaCha20-Poly1305 tag"));
   }
   int written = 0;
   if (plaintext_size > 0 && EVP_CipherUpdate(context_.get(), out, &written, ciphertext.data(),
                                              static_cast<int>(plaintext_size)) != 1) {
     OPENSSL_cleanse(out, plaintext_size);
-    return fail(openssl_failure("ChaCha20-Poly1305 decryption"));
+    return fail(openssl::failure("ChaCha20-Poly1305 decryption"));
   }
   int final_written = 0;
   if (EVP_CipherFinal_ex(context_.get(), out + written, &final_written) != 1) {

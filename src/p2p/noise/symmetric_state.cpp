@@ -1,34 +1,25 @@
 #include "p2p/noise/symmetric_state.h"
 
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
 #include <memory>
 #include <string>
 
+#include "p2p/crypto/openssl.h"
+
 namespace an::p2p::noise::detail {
 namespace {
 
-struct DigestContextDeleter {
-  void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
-};
+using openssl::DigestContextDeleter;
+
 struct MacDeleter {
   void operator()(EVP_MAC* mac) const { EVP_MAC_free(mac); }
 };
 struct MacContextDeleter {
   void operator()(EVP_MAC_CTX* context) const { EVP_MAC_CTX_free(context); }
 };
-
-std::string openssl_failure(const std::string& what) {
-  const unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) return what + " failed in OpenSSL";
-  char reason[256];
-  ERR_error_string_n(code, reason, sizeof reason);
-  return what + " failed in OpenSSL: " + reason;
-}
 
 // Fetched once: fetching HMAC costs a provider lookup, and the handshake uses it a dozen times.
 // EVP_MAC objects are safe to share between threads once fetched.
@@ -52,14 +43,14 @@ Expected<Hash> sha256(ByteView first, ByteView second) {
       EVP_DigestUpdate(context.get(), first.data(), first.size()) != 1 ||
       EVP_DigestUpdate(context.get(), second.data(), second.size()) != 1 ||
       EVP_DigestFinal_ex(context.get(), out.data(), &size) != 1 || size != out.size()) {
-    return fail(openssl_failure("SHA-256"));
+    return fail(openssl::failure("SHA-256"));
   }
   return out;
 }
 
 Expected<Hash> hmac_sha256(ByteView key, ByteView first, ByteView second) {
   EVP_MAC* mac = hmac_algorithm();
-  if (!mac) return fail(openssl_failure("fetching HMAC"));
+  if (!mac) return fail(openssl::failure("fetching HMAC"));
   std::unique_ptr<EVP_MAC_CTX, MacContextDeleter> context(EVP_MAC_CTX_new(mac));
   char digest_name[] = "SHA256";
   const OSSL_PARAM params[] = {OSSL_PARAM_utf8_string("digest", digest_name, 0), OSSL_PARAM_END};
@@ -72,7 +63,7 @@ Expected<Hash> hmac_sha256(ByteView key, ByteView first, ByteView second) {
       EVP_MAC_update(context.get(), first.data(), first.size()) != 1 ||
       EVP_MAC_update(context.get(), second.data(), second.size()) != 1 ||
       EVP_MAC_final(context.get(), out.data(), &size, out.size()) != 1 || size != out.size()) {
-    return fail(openssl_failure("HMAC-SHA256"));
+    return fail(openssl::failure("HMAC-SHA256"));
   }
   return out;
 }

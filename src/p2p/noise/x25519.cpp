@@ -6,26 +6,16 @@
 
 #include <string>
 
+#include "p2p/crypto/openssl.h"
+
 namespace an::p2p::noise {
 namespace {
 
-struct KeyContextDeleter {
-  void operator()(EVP_PKEY_CTX* context) const { EVP_PKEY_CTX_free(context); }
-};
-using KeyContext = std::unique_ptr<EVP_PKEY_CTX, KeyContextDeleter>;
+using openssl::KeyContext;
 
 struct PublicKeyDeleter {
   void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
 };
-
-std::string openssl_failure(const std::string& what) {
-  const unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) return what + " failed in OpenSSL";
-  char reason[256];
-  ERR_error_string_n(code, reason, sizeof reason);
-  return what + " failed in OpenSSL: " + reason;
-}
 
 bool all_zero(const SharedSecret& secret) {
   std::uint8_t accumulated = 0;
@@ -46,7 +36,7 @@ Expected<X25519KeyPair> X25519KeyPair::from_handle(evp_pkey_st* raw_key) {
   std::size_t size = public_key.size();
   if (EVP_PKEY_get_raw_public_key(key.get(), public_key.data(), &size) != 1 ||
       size != public_key.size()) {
-    return fail(openssl_failure("deriving the X25519 public key"));
+    return fail(openssl::failure("deriving the X25519 public key"));
   }
   return X25519KeyPair(std::move(key), public_key);
 }
@@ -56,7 +46,7 @@ Expected<X25519KeyPair> X25519KeyPair::generate() {
   EVP_PKEY* key = nullptr;
   if (!context || EVP_PKEY_keygen_init(context.get()) != 1 ||
       EVP_PKEY_keygen(context.get(), &key) != 1) {
-    return fail(openssl_failure("generating an X25519 key"));
+    return fail(openssl::failure("generating an X25519 key"));
   }
   return from_handle(key);
 }
@@ -67,7 +57,7 @@ Expected<X25519KeyPair> X25519KeyPair::from_private(ByteView private_key) {
   }
   EVP_PKEY* key = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, private_key.data(),
                                                private_key.size());
-  if (!key) return fail(openssl_failure("loading an X25519 private key"));
+  if (!key) return fail(openssl::failure("loading an X25519 private key"));
   return from_handle(key);
 }
 
@@ -78,11 +68,11 @@ Expected<SharedSecret> X25519KeyPair::agree(ByteView remote_public_key) const {
   }
   std::unique_ptr<EVP_PKEY, PublicKeyDeleter> remote(EVP_PKEY_new_raw_public_key(
       EVP_PKEY_X25519, nullptr, remote_public_key.data(), remote_public_key.size()));
-  if (!remote) return fail(openssl_failure("loading the remote X25519 public key"));
+  if (!remote) return fail(openssl::failure("loading the remote X25519 public key"));
   KeyContext context(EVP_PKEY_CTX_new_from_pkey(nullptr, key_.get(), nullptr));
   if (!context || EVP_PKEY_derive_init(context.get()) != 1 ||
       EVP_PKEY_derive_set_peer(context.get(), remote.get()) != 1) {
-    return fail(openssl_failure("setting up X25519 key agreement"));
+    return fail(openssl::failure("setting up X25519 key agreement"));
   }
   SharedSecret secret{};
   std::size_t size = secret.size();
