@@ -318,6 +318,14 @@ class LifecycleTest(harness.NodeTestCase):
         self.assertEqual(result.rc, 0, result)
         self.assertIn("node is not running", result.out)
 
+    def test_unknown_log_level_is_reported_not_fatal(self):
+        data = self.data_dir()
+        _, status = self.start_node(data, env=base_env({"AGENTNETWORK_LOG_LEVEL": "loud"}))
+        self.assertTrue(process_alive(status["pid"]))
+        logs = self.cli("logs", "-data", data)
+        self.assertIn("ignoring AGENTNETWORK_LOG_LEVEL=loud", logs.out)
+        self.assertIn("node ready", logs.out)
+
     def test_crash_message_in_log(self):
         data = self.data_dir()
         _, status = self.start_node(data)
