@@ -4,11 +4,14 @@
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build ccache pkg-config libssl-dev libasio-dev
-          libspdlog-dev libfmt-dev nlohmann-json3-dev libexpected-dev)
+          libspdlog-dev libfmt-dev nlohmann-json3-dev libexpected-dev
+          libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(libgtest-dev libgmock-dev python3 clang-format procps clang-14 libfuzzer-14-dev)
   # The interoperability tests run js-libp2p on Node.js (20 or newer; npm comes with it).
   packages+=(nodejs)
+  # The control API's tests and its example client use Debian's Python gRPC.
+  packages+=(python3-grpcio python3-protobuf)
 fi
 
 missing=()
