@@ -70,6 +70,8 @@ bool remove_stale_files(const DataPaths& paths) {
   if (!lock || !lock->has_value()) return false;
   bool removed = std::filesystem::remove(paths.status_file, ec);
   removed = std::filesystem::remove(paths.pid_file, ec) || removed;
+  // A crashed node's socket; only the PID and status files count as "stale files" reported.
+  std::filesystem::remove(paths.api_socket, ec);
   return removed;
 }
 

@@ -23,6 +23,8 @@ DataPaths::DataPaths(const std::filesystem::path& dir)
       lock_file(data_dir / "node.lock"),
       config_file(data_dir / "config.json"),
       keys_dir(data_dir / "keys"),
-      default_key_file(keys_dir / "node.key") {}
+      default_key_file(keys_dir / "node.key"),
+      api_socket(data_dir / "api.sock"),
+      api_token(data_dir / "api.token") {}
 
 }  // namespace an::daemon

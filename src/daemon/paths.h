@@ -21,6 +21,8 @@ struct DataPaths {
   std::filesystem::path config_file;       // DIR/config.json
   std::filesystem::path keys_dir;          // DIR/keys
   std::filesystem::path default_key_file;  // DIR/keys/node.key
+  std::filesystem::path api_socket;        // DIR/api.sock, the control API's default endpoint
+  std::filesystem::path api_token;         // DIR/api.token, bearer token for remote API clients
 };
 
 // Absolute, lexically normal form of `path` relative to the current directory.

@@ -18,6 +18,8 @@
 #include "daemon/status_file.h"
 #include "node/identity.h"
 #include "p2p/net/host.h"
+#include "rpc/control_server.h"
+#include "rpc/endpoint.h"
 #include "util/version.h"
 
 namespace an::node {
@@ -91,6 +93,8 @@ class NodeProcess {
   void wait_for_signals();
   void shutdown_requested(const char* reason);
   void shutdown();
+  Expected<void> start_control_api();
+  void stop_io_when_quiet();
   void on_connection_event(const p2p::net::ConnectionEvent& event);
   void refresh_peers();
   asio::awaitable<void> keep_bootstrap_connected(p2p::Multiaddr address, p2p::PeerId peer);
@@ -101,6 +105,11 @@ class NodeProcess {
   std::shared_ptr<spdlog::logger> logger_;
   asio::io_context io_;
   std::unique_ptr<p2p::net::Host> host_;
+  std::unique_ptr<rpc::ControlServer> control_server_;
+  // Both must be true before the io_context stops: the connections' grace period is over, and
+  // the control API has answered (or abandoned) every call posted to the network thread.
+  bool grace_elapsed_ = false;
+  bool control_api_stopped_ = false;
   std::set<p2p::PeerId> bootstrap_peers_;
   // Wakes bootstrap dialers when peers come and go, and at shutdown.
   std::unique_ptr<p2p::net::Signal> peers_changed_;
@@ -239,6 +248,10 @@ int NodeProcess::run() {
   status_.pid_file = paths_.pid_file.string();
   status_.launch_args = launch_.launch_args;
 
+  if (auto started = start_control_api(); !started) return fail_start(started.error().message);
+  status_.grpc = control_server_->endpoint();
+  logger_->info("control API on {}", status_.grpc);
+
   if (auto written = daemon::write_pid_file(paths_.pid_file, pid); !written) {
     return fail_start(written.error().message);
   }
@@ -351,11 +364,50 @@ void NodeProcess::shutdown_requested(const char* reason) {
   // are abandoned (io_context::stop), so a stalled peer cannot delay the stop.
   shutdown_grace_ = std::make_unique<asio::steady_timer>(io_, kShutdownGrace);
   if (!had_peers) shutdown_grace_->expires_after(std::chrono::milliseconds(0));
-  shutdown_grace_->async_wait([this](const std::error_code&) { io_.stop(); });
+  shutdown_grace_->async_wait([this](const std::error_code&) {
+    grace_elapsed_ = true;
+    stop_io_when_quiet();
+  });
+  if (control_server_) {
+    control_server_->stop([this] {
+      control_api_stopped_ = true;
+      stop_io_when_quiet();
+    });
+  } else {
+    control_api_stopped_ = true;
+  }
   if (status_timer_) status_timer_->cancel();
   if (rotation_timer_) rotation_timer_->cancel();
   if (signals_) signals_->cancel(ignored);
   stop_listener_.reset();
+}
+
+Expected<void> NodeProcess::start_control_api() {
+  const auto& options = launch_.options;
+  rpc::ControlServerConfig config;
+  config.endpoint = rpc::choose_endpoint(paths_, options.grpc);
+  if (config.endpoint.requires_token) {
+    auto token = rpc::load_or_create_token(paths_.api_token);
+    if (!token) return tl::unexpected(token.error());
+    config.token = std::move(*token);
+  }
+  config.facts.version = kVersion;
+  config.facts.agent_version = std::string("agentnetwork/") + kVersion;
+  config.facts.role = status_.role;
+  config.facts.pid = status_.pid;
+  config.facts.start_time = status_.start_time;
+  config.facts.listen_addrs = status_.listen_addrs;
+  config.facts.data_dir = status_.data_dir;
+  config.facts.log_file = status_.log_file;
+  config.request_shutdown = [this] { shutdown_requested("Shutdown call"); };
+  auto server = rpc::ControlServer::start(io_, *host_, std::move(config));
+  if (!server) return tl::unexpected(server.error());
+  control_server_ = std::move(*server);
+  return {};
+}
+
+void NodeProcess::stop_io_when_quiet() {
+  if (grace_elapsed_ && control_api_stopped_) io_.stop();
 }
 
 void NodeProcess::refresh_peers() {

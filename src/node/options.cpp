@@ -257,8 +257,9 @@ nlohmann::json options_to_config_json(const NodeOptions& options) {
   return json;
 }
 
-Expected<void> validate_for_start(const NodeOptions& options) {
-  if (!options.grpc.empty()) return fail("-grpc: the control API is not supported yet");
+Expected<void> validate_for_start(const NodeOptions&) {
+  // Every setting this version knows is also servable; the hook stays for combinations that
+  // can only be judged as a whole.
   return {};
 }
 

@@ -97,6 +97,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const Multiaddr& remote_address() const { return remote_address_; }
   const Multiaddr& local_address() const { return local_address_; }
   std::size_t stream_count() const { return streams_.size(); }
+  std::chrono::system_clock::time_point opened_at() const { return opened_at_; }
   std::optional<std::chrono::nanoseconds> rtt() const { return session_.rtt(); }
 
   // True once the peer has shown that its side of the connection is set up: it opened a stream
@@ -123,6 +124,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   PeerId remote_peer_;
   Multiaddr remote_address_;
   Multiaddr local_address_;
+  std::chrono::system_clock::time_point opened_at_ = std::chrono::system_clock::now();
   std::unordered_map<std::uint32_t, std::weak_ptr<Stream>> streams_;
   InboundStreamHandler on_inbound_;
   ClosedHandler on_closed_;

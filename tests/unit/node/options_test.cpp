@@ -77,16 +77,21 @@ TEST(OptionsTest, RejectsBadValuesNamingThem) {
   }
 }
 
-TEST(OptionsTest, NotYetServableSettingsFailValidation) {
+TEST(OptionsTest, GrpcEndpointIsValidatedWhenApplied) {
   NodeOptions options;
   ASSERT_TRUE(
       apply_node_option(options, "bootstrap", std::string("/ip4/127.0.0.1/tcp/1/p2p/") + kPeer));
   EXPECT_TRUE(validate_for_start(options).has_value());
   NodeOptions with_grpc;
   ASSERT_TRUE(apply_node_option(with_grpc, "grpc", "127.0.0.1:5000"));
-  auto valid = validate_for_start(with_grpc);
-  ASSERT_FALSE(valid.has_value());
-  EXPECT_NE(valid.error().message.find("not supported yet"), std::string::npos);
+  EXPECT_TRUE(validate_for_start(with_grpc).has_value());
+  EXPECT_EQ(with_grpc.grpc, "127.0.0.1:5000");
+  for (const char* bad : {"5000", "127.0.0.1:", "127.0.0.1:70000", ":5000", "host:port"}) {
+    NodeOptions rejected;
+    auto applied = apply_node_option(rejected, "grpc", bad);
+    ASSERT_FALSE(applied.has_value()) << bad;
+    EXPECT_NE(applied.error().message.find(bad), std::string::npos) << applied.error().message;
+  }
 }
 
 TEST(OptionsTest, ConfigJsonUsesUnderscoresAndChecksTypes) {
