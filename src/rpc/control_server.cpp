@@ -106,6 +106,8 @@ class PeerWatch final : public grpc::ServerWriteReactor<v1::PeerEvent> {
   PeerWatch() : state_(std::make_shared<PeerWatchState>()) { state_->reactor = this; }
   const PeerWatchHandle& handle() const { return state_; }
 
+  void OnSendInitialMetadataDone(bool ok) override { OnWriteDone(ok); }
+
   void OnWriteDone(bool ok) override {
     {
       std::lock_guard lock(state_->mutex);
@@ -157,6 +159,19 @@ class PeerWatch final : public grpc::ServerWriteReactor<v1::PeerEvent> {
     if (finish_on != nullptr) finish_on->Finish(status);
   }
 
+  // Tells the client that the watch is registered: every event after the initial metadata
+  // reaches it. Counts as a write, so that the stream cannot finish under it.
+  static void send_initial_metadata(const PeerWatchHandle& state) {
+    PeerWatch* send_on = nullptr;
+    {
+      std::lock_guard lock(state->mutex);
+      if (state->finished || state->closing || state->writing) return;
+      state->writing = true;
+      send_on = state->reactor;
+    }
+    send_on->StartSendInitialMetadata();
+  }
+
   // Returns false once the stream has ended (the caller drops it).
   static bool push(const PeerWatchHandle& state, v1::PeerEvent event) {
     {
@@ -197,7 +212,8 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
       : io(io_context),
         host(p2p_host),
         config(std::move(server_config)),
-        stop_signal(std::make_unique<p2p::net::Signal>(io_context.get_executor())) {
+        stop_signal(std::make_unique<p2p::net::Signal>(io_context.get_executor())),
+        peers_changed(std::make_unique<p2p::net::Signal>(io_context.get_executor())) {
     if (!config.token.empty()) expected_authorization = "Bearer " + config.token;
   }
 
@@ -209,6 +225,7 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
   std::string endpoint;
   std::thread shutdown_thread;
   std::unique_ptr<p2p::net::Signal> stop_signal;
+  std::unique_ptr<p2p::net::Signal> peers_changed;
   // Network-thread state.
   bool stopping = false;
   std::size_t pending_network_calls = 0;
@@ -378,13 +395,19 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
                                        v1::DisconnectResponse*) override {
     auto peer = parse_peer_argument(request->peer_id());
     if (!peer) return invalid_argument(context, peer.error().message);
-    return answer_on_network_thread(context, [this, peer = *peer] {
-      if (!host.connection_to(peer)) {
-        return grpc::Status(grpc::StatusCode::NOT_FOUND, "not connected to " + peer.to_string());
-      }
-      host.disconnect(peer);
-      return grpc::Status::OK;
-    });
+    return run_on_network_thread(context, kDisconnectCap,
+                                 [this, peer = *peer]() -> asio::awaitable<grpc::Status> {
+                                   if (!host.connection_to(peer)) {
+                                     co_return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                                            "not connected to " + peer.to_string());
+                                   }
+                                   // Answered once the connections are gone, so that ListPeers no
+                                   // longer shows them.
+                                   host.disconnect(peer);
+                                   while (host.connection_to(peer))
+                                     co_await peers_changed->wait();
+                                   co_return grpc::Status::OK;
+                                 });
   }
 
   grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* context,
@@ -496,6 +519,7 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
         PeerWatch::close(handle, shutting_down());
         return;
       }
+      PeerWatch::send_initial_metadata(handle);
       if (include_current) {
         for (const auto& peer : host.connected_peers()) {
           v1::PeerEvent event;
@@ -539,6 +563,7 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
   }
 
   void on_connection_event(const p2p::net::ConnectionEvent& change) {
+    peers_changed->notify();
     if (watches.empty()) return;
     v1::PeerEvent event;
     event.set_type(change.connected ? v1::PeerEvent::TYPE_CONNECTED

@@ -22,6 +22,7 @@ namespace an::rpc {
 // How long the node works on one call when the client sets no (or a longer) deadline.
 inline constexpr std::chrono::seconds kConnectCap{30};
 inline constexpr std::chrono::seconds kPingCap{10};  // per ping
+inline constexpr std::chrono::seconds kDisconnectCap{10};
 inline constexpr std::uint32_t kMaxPingCount = 100;
 // Calls that wait on the network (Connect, Ping) in flight at once; more are refused with
 // RESOURCE_EXHAUSTED so that a flood of clients cannot pile work onto the network thread.
