@@ -92,6 +92,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close(const std::string& reason);
 
   bool is_open() const { return !closed_; }
+  // Open and not winding down: no GoAway sent or received, so new streams can be opened.
+  bool accepts_new_streams() const {
+    return !closed_ && !closing_ && !session_.local_went_away() && !session_.remote_went_away();
+  }
   Direction direction() const { return direction_; }
   const PeerId& remote_peer() const { return remote_peer_; }
   const Multiaddr& remote_address() const { return remote_address_; }

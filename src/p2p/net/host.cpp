@@ -338,8 +338,10 @@ void Host::disconnect(const PeerId& peer) {
 std::shared_ptr<Connection> Host::connection_to(const PeerId& peer) const {
   auto found = connections_.find(peer);
   if (found == connections_.end()) return nullptr;
+  // A connection that is closing (either side sent GoAway) cannot carry new streams: callers
+  // get a fresh connection instead.
   for (const auto& connection : found->second) {
-    if (connection->is_open()) return connection;
+    if (connection->accepts_new_streams()) return connection;
   }
   return nullptr;
 }

@@ -86,6 +86,7 @@ class Host {
   asio::awaitable<Expected<std::chrono::nanoseconds>> ping(const PeerId& peer);
 
   void disconnect(const PeerId& peer);
+  // A connection to the peer that can carry new streams (not closing), or nullptr.
   std::shared_ptr<Connection> connection_to(const PeerId& peer) const;
   std::vector<PeerId> connected_peers() const;
   const PeerInfo* peer_info(const PeerId& peer) const;
