@@ -43,6 +43,11 @@ const char* kNodeDetails =
     "Settings may also come from DIR/config.json (keys named like the options, '_' for '-');\n"
     "command-line options override it.\n";
 
+const char* kApiDetails =
+    "The command asks the node running in DIR through its control API (the endpoint is\n"
+    "recorded in DIR/node.status). Exit codes: 0 ok, 1 failed, 2 usage error or an argument\n"
+    "the node refuses, 3 no node running.\n";
+
 std::vector<CommandSpec> make_specs() {
   auto data = value_option("data", "DIR", "data directory (default ./data)");
   return {
@@ -53,14 +58,17 @@ std::vector<CommandSpec> make_specs() {
               node_option_specs(), 0, kNodeDetails),
       command(
           "stop", "[-data DIR] [-timeout SEC]",
-          "Stop the node gracefully; kill it if it has not exited after the timeout.",
+          "Stop the node gracefully; kill it if it has not exited after the timeout.\n"
+          "The node is asked through its control API (Shutdown), else by SIGTERM.",
           {data, value_option("timeout", "SEC", "seconds to wait before killing (default 10)")}),
       command("restart", "[node options]",
               "Stop the node (if running), then start it. Without node options other than -data,\n"
               "the options the node was last started with are used again.",
               node_option_specs(), 0, kNodeDetails),
       command("status", "[-data DIR] [-json]",
-              "Show the node's status. Exit code 0 when running, 3 when not.",
+              "Show the node's status. Exit code 0 when running, 3 when not.\n"
+              "Peer count and uptime come live from the node's control API (from node.status\n"
+              "when the API does not answer).",
               {data, flag_option("json", "print JSON (the keys of node.status)")}),
       command("logs", "[-data DIR] [-n N] [-f]", "Print the last lines of the node's log.",
               {data, value_option("n", "N", "number of lines (default 50)"),
@@ -73,6 +81,28 @@ std::vector<CommandSpec> make_specs() {
               "init: write DIR/config.json with the defaults; show: print the effective settings;\n"
               "validate: check DIR/config.json (exit 1 with the reason when it is not valid).",
               {data}, 1),
+      command("id", "[-data DIR] [-json]", "Print the running node's peer ID (asks the node).",
+              {data, flag_option("json", "print peer_id, agent_version, listen_addrs, protocols")},
+              0, kApiDetails),
+      command("peers", "[-data DIR] [-json]",
+              "List the peers the running node is connected to, sorted by peer ID.",
+              {data, flag_option("json", "print a JSON array with every field of each peer")}, 0,
+              kApiDetails),
+      command("connect", "MULTIADDR [-data DIR]",
+              "Make the running node connect to a peer.\n"
+              "MULTIADDR ends in /p2p/<peer id>, which the node checks against the peer it\n"
+              "reaches, e.g. /ip4/10.0.0.2/tcp/4001/p2p/12D3KooW...",
+              {data}, 1, kApiDetails),
+      command("ping", "PEER [-n N] [-data DIR]",
+              "Ping a peer through the running node, once a second.\n"
+              "PEER is the peer ID of a connected peer, or a multiaddr ending in /p2p/<peer id>\n"
+              "(connected to first).\n"
+              "Exit code 1 when no ping succeeded.",
+              {data, value_option("n", "N", "number of pings, 1-100 (default 3)")}, 1, kApiDetails),
+      command("find", "PEER [-data DIR]",
+              "Show what the running node knows about a peer (addresses, connected or not).\n"
+              "Finding a peer the node has never seen needs the DHT: not supported yet.",
+              {data}, 1, kApiDetails),
       command("version", "", "Print the version.", {}),
       command("help", "[COMMAND]", "Show help for all commands or one.", {}, 1),
   };
@@ -168,10 +198,11 @@ int run_cli(int argc, char** argv) {
 
   using Handler = int (*)(const Words&);
   static const std::vector<std::pair<std::string, Handler>> handlers{
-      {"start", command_start},     {"run", command_run},       {"stop", command_stop},
-      {"restart", command_restart}, {"status", command_status}, {"logs", command_logs},
-      {"keygen", command_keygen},   {"config", command_config}, {"version", command_version},
-      {"help", show_help},
+      {"start", command_start},     {"run", command_run},         {"stop", command_stop},
+      {"restart", command_restart}, {"status", command_status},   {"logs", command_logs},
+      {"keygen", command_keygen},   {"config", command_config},   {"id", command_id},
+      {"peers", command_peers},     {"connect", command_connect}, {"ping", command_ping},
+      {"find", command_find},       {"version", command_version}, {"help", show_help},
   };
   for (const auto& [name, handler] : handlers) {
     if (name == command) {

@@ -220,7 +220,8 @@ int command_restart(const Words& words) {
   if (!resolved) return exit_code;
 
   if (running->has_value()) {
-    auto stopped = daemon::stop_node(paths, kDefaultStopTimeout, [](std::string_view line) {
+    // Its API client is destroyed when it returns: no gRPC channel is alive when start forks.
+    auto stopped = stop_running_node(paths, kDefaultStopTimeout, [](std::string_view line) {
       std::printf("%.*s\n", static_cast<int>(line.size()), line.data());
       std::fflush(stdout);
     });
@@ -228,7 +229,7 @@ int command_restart(const Words& words) {
       print_error(stopped.error().message);
       return kExitFailure;
     }
-    std::printf("Node stopped\n");
+    print_stop_outcome(*stopped);
   }
   return start_node(*resolved);
 }

@@ -1,18 +1,27 @@
 // status and stop: the commands that look at or end a running node.
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>
+#include <thread>
 
 #include "app/cli.h"
 #include "app/commands.h"
 #include "daemon/control.h"
 #include "daemon/paths.h"
 #include "daemon/status_file.h"
+#include "rpc/control_client.h"
 
 namespace an::app {
 namespace {
+
+// `status` must stay quick when the node is busy or stuck: it falls back to node.status.
+constexpr auto kLiveStatusTimeout = std::chrono::seconds(2);
+// Shutdown's deadline: the -timeout, within these bounds.
+constexpr auto kShutdownCallMin = std::chrono::milliseconds(500);
+constexpr auto kShutdownCallMax = std::chrono::seconds(2);
 
 struct StatusLabels {
   const char* header;
@@ -99,6 +108,53 @@ void print_status_block(const daemon::NodeStatus& status, const char* state,
   std::printf("%s\n", l.footer);
 }
 
+// Replaces the recorded values of `status` with the node's live ones (SPEC §3: peer count and
+// uptime are live). `now` becomes the moment the node's uptime refers to. The API client is
+// gone when this returns.
+Expected<void> ask_node_for_status(const daemon::DataPaths& paths, bool with_peers,
+                                   daemon::NodeStatus& status,
+                                   std::chrono::system_clock::time_point& now) {
+  auto client = rpc::ControlClient::open(paths);
+  if (!client) return tl::unexpected(client.error());
+  auto live = client->get_status(kLiveStatusTimeout);
+  if (!live) return tl::unexpected(live.error());
+  std::vector<daemon::PeerSummary> peers;
+  if (with_peers) {
+    auto listed = client->list_peers(kLiveStatusTimeout);
+    if (!listed) return tl::unexpected(listed.error());
+    for (const auto& peer : listed->peers()) {
+      peers.push_back(daemon::PeerSummary{peer.peer_id(), peer.address(),
+                                          std::string(rpc::direction_name(peer.direction())),
+                                          peer.agent_version()});
+    }
+    std::stable_sort(peers.begin(), peers.end(),
+                     [](const auto& a, const auto& b) { return a.peer_id < b.peer_id; });
+  }
+  if (!live->peer_id().empty()) status.node_id = live->peer_id();
+  if (!live->version().empty()) status.version = live->version();
+  if (!live->role().empty()) status.role = live->role();
+  status.listen_addrs.assign(live->listen_addrs().begin(), live->listen_addrs().end());
+  if (live->start_time_unix_ms() > 0) {
+    status.start_time = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::milliseconds(live->start_time_unix_ms())));
+    now = status.start_time + std::chrono::milliseconds(live->uptime_ms());
+  }
+  if (with_peers) {
+    // One snapshot: the count matches the list printed with it.
+    status.peers = std::move(peers);
+    status.peer_count = status.peers.size();
+  } else {
+    status.peer_count = live->peer_count();
+  }
+  return {};
+}
+
+void print_line(std::string_view line) {
+  std::printf("%.*s\n", static_cast<int>(line.size()), line.data());
+  std::fflush(stdout);
+}
+
 Expected<std::chrono::milliseconds> parse_timeout(const std::string& text) {
   double seconds = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
@@ -117,7 +173,7 @@ int command_status(const Words& words) {
   if (!parsed) return exit_code;
   daemon::DataPaths paths(data_dir_option(*parsed));
   const bool json_output = parsed->has("json");
-  const auto now = std::chrono::system_clock::now();
+  auto now = std::chrono::system_clock::now();
 
   auto running = daemon::running_node_pid(paths);
   if (!running) {
@@ -131,6 +187,14 @@ int command_status(const Words& words) {
     if (recorded && recorded->pid == **running) {
       status = *recorded;
       state = labels_for_locale().running;
+      if (auto asked = ask_node_for_status(paths, json_output, status, now); !asked) {
+        status = *recorded;
+        now = std::chrono::system_clock::now();
+        std::fprintf(stderr,
+                     "warning: no live status from the node's control API (%s); showing "
+                     "node.status as the node last wrote it\n",
+                     asked.error().message.c_str());
+      }
     } else {
       // Locked but no status yet: the node is between its lock and its first status write.
       state = labels_for_locale().starting;
@@ -153,6 +217,45 @@ int command_status(const Words& words) {
   return running->has_value() ? kExitOk : kExitNotRunning;
 }
 
+Expected<daemon::StopResult> stop_running_node(
+    const daemon::DataPaths& paths, std::chrono::milliseconds timeout,
+    const std::function<void(std::string_view)>& progress) {
+  auto ask_through_api = [&](daemon::ProcessId) {
+    // The channel lives only inside this call: `restart` forks right after a stop.
+    auto client = rpc::ControlClient::open(paths);
+    if (!client) {
+      if (client.error().code != rpc::ClientErrc::kNotRunning) {
+        progress("cannot reach the control API (" + client.error().message + "); sending SIGTERM");
+      }
+      return false;
+    }
+    auto answered = client->shutdown(
+        std::clamp<std::chrono::milliseconds>(timeout, kShutdownCallMin, kShutdownCallMax));
+    if (!answered) {
+      progress("Shutdown through the control API failed (" + answered.error().message +
+               "); sending SIGTERM");
+    }
+    return answered.has_value();
+  };
+  return daemon::stop_node(paths, timeout, progress, ask_through_api);
+}
+
+void print_stop_outcome(const daemon::StopResult& result) {
+  switch (result.outcome) {
+    case daemon::StopResult::Outcome::kNotRunning:
+      std::printf("node is not running%s\n",
+                  result.removed_stale_files ? " (removed a stale PID file)" : "");
+      break;
+    case daemon::StopResult::Outcome::kStopped:
+      std::printf("Node stopped\n");
+      break;
+    case daemon::StopResult::Outcome::kKilled:
+      std::printf("Node killed (SIGKILL) after the timeout\n");
+      break;
+  }
+  std::fflush(stdout);
+}
+
 int command_stop(const Words& words) {
   int exit_code = kExitOk;
   auto parsed = parse_or_report("stop", words, exit_code);
@@ -163,26 +266,12 @@ int command_stop(const Words& words) {
     return kExitUsage;
   }
   daemon::DataPaths paths(data_dir_option(*parsed));
-  auto result = daemon::stop_node(paths, *timeout, [](std::string_view line) {
-    std::printf("%.*s\n", static_cast<int>(line.size()), line.data());
-    std::fflush(stdout);
-  });
+  auto result = stop_running_node(paths, *timeout, print_line);
   if (!result) {
     print_error(result.error().message);
     return kExitFailure;
   }
-  switch (result->outcome) {
-    case daemon::StopResult::Outcome::kNotRunning:
-      std::printf("node is not running%s\n",
-                  result->removed_stale_files ? " (removed a stale PID file)" : "");
-      break;
-    case daemon::StopResult::Outcome::kStopped:
-      std::printf("Node stopped\n");
-      break;
-    case daemon::StopResult::Outcome::kKilled:
-      std::printf("Node killed (SIGKILL) after the timeout\n");
-      break;
-  }
+  print_stop_outcome(*result);
   return kExitOk;
 }
 

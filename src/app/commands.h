@@ -2,10 +2,14 @@
 // code. Shared helpers for the commands. Main thread only.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "app/args.h"
+#include "daemon/control.h"
 #include "node/options.h"
 
 namespace an::app {
@@ -20,6 +24,12 @@ int command_status(const Words& words);
 int command_logs(const Words& words);
 int command_keygen(const Words& words);
 int command_config(const Words& words);
+// Commands that talk to the running node over its control API (cmd_api.cpp).
+int command_id(const Words& words);
+int command_peers(const Words& words);
+int command_connect(const Words& words);
+int command_ping(const Words& words);
+int command_find(const Words& words);
 
 const CommandSpec& spec_of(const std::string& command);
 const std::vector<CommandSpec>& all_command_specs();
@@ -42,5 +52,18 @@ Expected<ResolvedNodeOptions> resolve_node_options(const ParsedArgs& parsed);
 
 // The data directory named by -data (default ./data).
 std::string data_dir_option(const ParsedArgs& parsed);
+
+// Stops the node of a data directory (`stop`, `restart`): Shutdown through the control API
+// first; when the API does not answer, or the node is still running `timeout` after the stop
+// began, the signal path of daemon::stop_node (SIGTERM, then SIGKILL). Returns once the
+// process is gone and no PID file is left. Creates and destroys its own API client: no gRPC
+// channel outlives the call. `progress` receives one-line messages for people.
+Expected<daemon::StopResult> stop_running_node(
+    const daemon::DataPaths& paths, std::chrono::milliseconds timeout,
+    const std::function<void(std::string_view)>& progress);
+
+// The last line of `stop`: "Node stopped", "Node killed (SIGKILL) after the timeout" or
+// "node is not running".
+void print_stop_outcome(const daemon::StopResult& result);
 
 }  // namespace an::app

@@ -76,7 +76,9 @@ bool remove_stale_files(const DataPaths& paths) {
 }
 
 Expected<StopResult> stop_node(const DataPaths& paths, std::chrono::milliseconds timeout,
-                               const std::function<void(std::string_view)>& progress) {
+                               const std::function<void(std::string_view)>& progress,
+                               const StopRequest& ask_first) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   StopResult result;
   auto pid = running_node_pid(paths);
   if (!pid) return tl::unexpected(pid.error());
@@ -91,10 +93,22 @@ Expected<StopResult> stop_node(const DataPaths& paths, std::chrono::milliseconds
   }
 
   progress("Stopping node (PID " + std::to_string(result.pid) + ")...");
-  if (auto sent = request_graceful_stop(result.pid); !sent) {
-    progress("cannot ask the node to stop: " + sent.error().message);
+  bool accepted = ask_first && ask_first(result.pid);
+  if (accepted) {
+    auto released = wait_for_lock_release(paths, deadline);
+    if (!released) return tl::unexpected(released.error());
+    if (!*released) {
+      progress("the node accepted the stop request but is still running after " +
+               fmt_seconds(std::chrono::duration<double>(timeout).count()) + "; sending SIGTERM");
+    }
+    accepted = *released;
   }
-  auto released = wait_for_lock_release(paths, std::chrono::steady_clock::now() + timeout);
+  if (!accepted) {
+    if (auto sent = request_graceful_stop(result.pid); !sent) {
+      progress("cannot ask the node to stop: " + sent.error().message);
+    }
+  }
+  auto released = wait_for_lock_release(paths, deadline);
   if (!released) return tl::unexpected(released.error());
   if (*released) {
     result.outcome = StopResult::Outcome::kStopped;

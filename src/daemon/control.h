@@ -36,10 +36,16 @@ struct StopResult {
   bool removed_stale_files = false;
 };
 
-// Asks the node to stop, waits up to `timeout` for it to exit (its lock released), then kills
-// it. Returns only once the process is gone and no PID file is left. `progress` receives
+// A way to ask the node to stop before signals are used (the control API's Shutdown): gets the
+// node's PID and returns true when the node accepted the request.
+using StopRequest = std::function<bool(ProcessId pid)>;
+
+// Asks the node to stop (through `ask_first` when given and accepted, else with SIGTERM / the
+// stop event), waits until `timeout` after the call for it to exit (its lock released), then
+// kills it. Returns only once the process is gone and no PID file is left. `progress` receives
 // one-line messages for people.
 Expected<StopResult> stop_node(const DataPaths& paths, std::chrono::milliseconds timeout,
-                               const std::function<void(std::string_view)>& progress);
+                               const std::function<void(std::string_view)>& progress,
+                               const StopRequest& ask_first = {});
 
 }  // namespace an::daemon

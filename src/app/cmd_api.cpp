@@ -1,0 +1,315 @@
+// id, peers, connect, ping and find: the commands that ask the running node over its control
+// API (SPEC §5). The client is made from -data alone; no gRPC channel outlives a command.
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "app/cli.h"
+#include "app/commands.h"
+#include "daemon/paths.h"
+#include "p2p/crypto/peer_id.h"
+#include "p2p/multiformats/multiaddr.h"
+#include "rpc/control_client.h"
+
+namespace an::app {
+namespace {
+
+constexpr int kMaxPings = 100;
+constexpr auto kPingInterval = std::chrono::seconds(1);
+
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void on_ping_interrupt(int) {
+  g_interrupted.store(true);
+}
+
+// Exit codes of SPEC §1 for an API error: 3 when no node runs, 2 when the node calls the
+// argument invalid, 1 otherwise.
+int exit_code_for(const Error& error) {
+  if (error.code == rpc::ClientErrc::kNotRunning) return kExitNotRunning;
+  if (error.code == rpc::CallStatus::kInvalidArgument) return kExitUsage;
+  return kExitFailure;
+}
+
+int report(const Error& error) {
+  print_error(error.message);
+  return exit_code_for(error);
+}
+
+std::vector<std::string> to_vector(const google::protobuf::RepeatedPtrField<std::string>& field) {
+  return {field.begin(), field.end()};
+}
+
+nlohmann::ordered_json peer_to_json(const rpc::v1::Peer& peer) {
+  nlohmann::ordered_json json;
+  json["peer_id"] = peer.peer_id();
+  json["address"] = peer.address();
+  json["direction"] = std::string(rpc::direction_name(peer.direction()));
+  json["agent_version"] = peer.agent_version();
+  json["protocol_version"] = peer.protocol_version();
+  json["protocols"] = to_vector(peer.protocols());
+  json["listen_addrs"] = to_vector(peer.listen_addrs());
+  json["connected_at_unix_ms"] = peer.connected_at_unix_ms();
+  json["stream_count"] = peer.stream_count();
+  return json;
+}
+
+// PEER on the command line: a peer ID in any text form (sent in its base58btc form), or, when
+// `allow_multiaddr`, a multiaddr ending in /p2p/<peer id>.
+struct PeerArgument {
+  std::string peer_id;
+  std::optional<std::string> multiaddr;
+};
+
+Expected<std::string> parse_dialable_multiaddr(const std::string& text) {
+  auto address = p2p::Multiaddr::parse(text);
+  if (!address) return tl::unexpected(address.error());
+  if (!address->peer_id_component()) {
+    return fail("invalid multiaddr \"" + text + "\": it must end with /p2p/<peer id>");
+  }
+  return *address->peer_id_component();
+}
+
+Expected<PeerArgument> parse_peer_argument(const std::string& text, bool allow_multiaddr) {
+  if (allow_multiaddr && text.starts_with("/")) {
+    auto peer_id = parse_dialable_multiaddr(text);
+    if (!peer_id) return tl::unexpected(peer_id.error());
+    return PeerArgument{*peer_id, text};
+  }
+  auto id = p2p::PeerId::parse(text);
+  if (!id) return tl::unexpected(id.error());
+  return PeerArgument{id->to_base58(), std::nullopt};
+}
+
+// The one positional argument of `command`, or a usage error naming what is missing.
+std::optional<std::string> single_positional(const std::string& command, const ParsedArgs& parsed,
+                                             const char* what, int& exit_code) {
+  if (parsed.positionals.size() == 1) return parsed.positionals[0];
+  print_error(command + " needs " + what + " (see: agentnetwork " + command + " -h)");
+  exit_code = kExitUsage;
+  return std::nullopt;
+}
+
+std::optional<rpc::ControlClient> open_client(const ParsedArgs& parsed, int& exit_code) {
+  auto client = rpc::ControlClient::open(daemon::DataPaths(data_dir_option(parsed)));
+  if (!client) {
+    exit_code = report(client.error());
+    return std::nullopt;
+  }
+  return std::move(*client);
+}
+
+void print_json(const nlohmann::ordered_json& json) {
+  std::printf("%s\n", json.dump(2).c_str());
+}
+
+std::string format_ms(std::int64_t nanoseconds) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.3f", static_cast<double>(nanoseconds) / 1e6);
+  return buffer;
+}
+
+// Sleeps up to `duration`; false when interrupted.
+bool sleep_unless_interrupted(std::chrono::milliseconds duration) {
+  auto deadline = std::chrono::steady_clock::now() + duration;
+  while (!g_interrupted.load()) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return true;
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        deadline - now, std::chrono::milliseconds(50)));
+  }
+  return false;
+}
+
+}  // namespace
+
+int command_id(const Words& words) {
+  int exit_code = kExitOk;
+  auto parsed = parse_or_report("id", words, exit_code);
+  if (!parsed) return exit_code;
+  auto client = open_client(*parsed, exit_code);
+  if (!client) return exit_code;
+  auto status = client->get_status();
+  if (!status) return report(status.error());
+  if (parsed->has("json")) {
+    nlohmann::ordered_json json;
+    json["peer_id"] = status->peer_id();
+    json["agent_version"] = status->agent_version();
+    json["listen_addrs"] = to_vector(status->listen_addrs());
+    json["protocols"] = to_vector(status->protocols());
+    print_json(json);
+  } else {
+    std::printf("%s\n", status->peer_id().c_str());
+  }
+  return kExitOk;
+}
+
+int command_peers(const Words& words) {
+  int exit_code = kExitOk;
+  auto parsed = parse_or_report("peers", words, exit_code);
+  if (!parsed) return exit_code;
+  auto client = open_client(*parsed, exit_code);
+  if (!client) return exit_code;
+  auto listed = client->list_peers();
+  if (!listed) return report(listed.error());
+  std::vector<rpc::v1::Peer> peers(listed->peers().begin(), listed->peers().end());
+  std::stable_sort(peers.begin(), peers.end(),
+                   [](const auto& a, const auto& b) { return a.peer_id() < b.peer_id(); });
+
+  if (parsed->has("json")) {
+    auto json = nlohmann::ordered_json::array();
+    for (const auto& peer : peers)
+      json.push_back(peer_to_json(peer));
+    print_json(json);
+    return kExitOk;
+  }
+  if (!peers.empty()) {
+    const std::vector<std::string> headers{"PEER ID", "DIRECTION", "ADDRESS", "AGENT"};
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& peer : peers) {
+      auto direction = std::string(rpc::direction_name(peer.direction()));
+      rows.push_back({peer.peer_id(), direction.empty() ? "-" : direction, peer.address(),
+                      peer.agent_version().empty() ? "-" : peer.agent_version()});
+    }
+    std::vector<std::size_t> widths;
+    for (const auto& header : headers)
+      widths.push_back(header.size());
+    for (const auto& row : rows) {
+      for (std::size_t i = 0; i < row.size(); ++i)
+        widths[i] = std::max(widths[i], row[i].size());
+    }
+    auto print_row = [&](const std::vector<std::string>& cells) {
+      std::string line;
+      for (std::size_t i = 0; i < cells.size(); ++i) {
+        std::string cell = cells[i];
+        if (i + 1 < cells.size()) cell.resize(widths[i] + 2, ' ');
+        line += cell;
+      }
+      std::printf("%s\n", line.c_str());
+    };
+    print_row(headers);
+    for (const auto& row : rows)
+      print_row(row);
+  }
+  std::printf("%zu %s connected\n", peers.size(), peers.size() == 1 ? "peer" : "peers");
+  return kExitOk;
+}
+
+int command_connect(const Words& words) {
+  int exit_code = kExitOk;
+  auto parsed = parse_or_report("connect", words, exit_code);
+  if (!parsed) return exit_code;
+  auto address = single_positional("connect", *parsed, "a MULTIADDR", exit_code);
+  if (!address) return exit_code;
+  if (auto valid = parse_dialable_multiaddr(*address); !valid) {
+    print_error(valid.error().message);
+    return kExitUsage;
+  }
+  auto client = open_client(*parsed, exit_code);
+  if (!client) return exit_code;
+  auto connected = client->connect(*address);
+  if (!connected) return report(connected.error());
+  std::printf("connected to %s (%s)\n", connected->peer().peer_id().c_str(),
+              connected->peer().address().c_str());
+  return kExitOk;
+}
+
+int command_ping(const Words& words) {
+  int exit_code = kExitOk;
+  auto parsed = parse_or_report("ping", words, exit_code);
+  if (!parsed) return exit_code;
+  auto text =
+      single_positional("ping", *parsed, "a PEER (peer ID or multiaddr with /p2p/)", exit_code);
+  if (!text) return exit_code;
+  int count = 3;
+  if (auto value = parsed->value("n")) {
+    auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), count);
+    if (ec != std::errc() || end != value->data() + value->size() || count < 1 ||
+        count > kMaxPings) {
+      print_error("invalid -n \"" + *value + "\" (expected a whole number 1-" +
+                  std::to_string(kMaxPings) + ")");
+      return kExitUsage;
+    }
+  }
+  auto peer = parse_peer_argument(*text, true);
+  if (!peer) {
+    print_error(peer.error().message);
+    return kExitUsage;
+  }
+  auto client = open_client(*parsed, exit_code);
+  if (!client) return exit_code;
+  if (peer->multiaddr) {
+    auto connected = client->connect(*peer->multiaddr);
+    if (!connected) return report(connected.error());
+    if (!connected->peer().peer_id().empty()) peer->peer_id = connected->peer().peer_id();
+  }
+
+  g_interrupted.store(false);
+  std::signal(SIGINT, on_ping_interrupt);
+  int sent = 0;
+  std::vector<std::int64_t> rtts;
+  for (int i = 0; i < count && !g_interrupted.load(); ++i) {
+    if (i > 0 && !sleep_unless_interrupted(kPingInterval)) break;
+    ++sent;
+    auto pinged = client->ping(peer->peer_id, 1);
+    if (!pinged) {
+      if (exit_code_for(pinged.error()) == kExitUsage) return report(pinged.error());
+      print_error(pinged.error().message);
+    } else if (pinged->rtt_ns_size() < 1) {
+      print_error("the node answered the ping without a round-trip time");
+    } else {
+      rtts.push_back(pinged->rtt_ns(0));
+      std::printf("PONG from %s: time=%s ms\n", peer->peer_id.c_str(),
+                  format_ms(pinged->rtt_ns(0)).c_str());
+    }
+    std::fflush(stdout);
+  }
+  std::signal(SIGINT, SIG_DFL);
+
+  std::printf("%d %s, %zu ok", sent, sent == 1 ? "ping" : "pings", rtts.size());
+  if (!rtts.empty()) {
+    std::int64_t sum = 0;
+    for (auto rtt : rtts)
+      sum += rtt;
+    auto [min, max] = std::minmax_element(rtts.begin(), rtts.end());
+    std::printf(", min/avg/max = %s/%s/%s ms", format_ms(*min).c_str(),
+                format_ms(sum / static_cast<std::int64_t>(rtts.size())).c_str(),
+                format_ms(*max).c_str());
+  }
+  std::printf("\n");
+  return rtts.empty() ? kExitFailure : kExitOk;
+}
+
+int command_find(const Words& words) {
+  int exit_code = kExitOk;
+  auto parsed = parse_or_report("find", words, exit_code);
+  if (!parsed) return exit_code;
+  auto text = single_positional("find", *parsed, "a PEER (peer ID)", exit_code);
+  if (!text) return exit_code;
+  auto peer = parse_peer_argument(*text, false);
+  if (!peer) {
+    print_error(peer.error().message);
+    return kExitUsage;
+  }
+  auto client = open_client(*parsed, exit_code);
+  if (!client) return exit_code;
+  auto found = client->find_peer(peer->peer_id);
+  if (!found) return report(found.error());
+  std::printf("Peer:        %s\n", found->peer_id().c_str());
+  std::printf("Connected:   %s\n", found->connected() ? "yes" : "no");
+  if (found->addresses().empty()) {
+    std::printf("Addresses:   none known\n");
+  } else {
+    std::printf("Addresses:\n");
+    for (const auto& address : found->addresses())
+      std::printf("  - %s\n", address.c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace an::app

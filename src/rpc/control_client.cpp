@@ -1,0 +1,322 @@
+#include "rpc/control_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdio>
+
+#include "agentnetwork/v1/node.grpc.pb.h"
+#include "daemon/control.h"
+#include "daemon/status_file.h"
+#include "rpc/endpoint.h"
+
+namespace an::rpc {
+namespace {
+
+class ClientErrorCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "control client"; }
+  std::string message(int value) const override {
+    switch (static_cast<ClientErrc>(value)) {
+      case ClientErrc::kNotRunning:
+        return "node is not running";
+      case ClientErrc::kNotReady:
+        return "the node has not written its status yet";
+      case ClientErrc::kNoEndpoint:
+        return "the node does not serve the control API";
+      case ClientErrc::kSystem:
+        return "cannot find the node";
+    }
+    return "unknown control client error";
+  }
+};
+
+class CallStatusCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "grpc"; }
+  std::string message(int value) const override {
+    return std::string(call_status_name(static_cast<CallStatus>(value)));
+  }
+};
+
+std::string format_seconds(std::chrono::milliseconds timeout) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%gs", std::chrono::duration<double>(timeout).count());
+  return buffer;
+}
+
+Error call_error(const grpc::Status& status, std::chrono::milliseconds timeout) {
+  auto code = static_cast<CallStatus>(status.error_code());
+  std::string message = status.error_message();
+  // gRPC's own text for a local deadline says nothing useful.
+  if (code == CallStatus::kDeadlineExceeded &&
+      (message.empty() || message == "Deadline Exceeded")) {
+    message = "the node did not answer within " + format_seconds(timeout);
+  }
+  std::string text(call_status_name(code));
+  if (!message.empty()) text += ": " + message;
+  return Error{std::move(text), make_error_code(code)};
+}
+
+}  // namespace
+
+const std::error_category& client_error_category() {
+  static const ClientErrorCategory category;
+  return category;
+}
+
+std::error_code make_error_code(ClientErrc code) {
+  return {static_cast<int>(code), client_error_category()};
+}
+
+const std::error_category& call_status_category() {
+  static const CallStatusCategory category;
+  return category;
+}
+
+std::error_code make_error_code(CallStatus code) {
+  return {static_cast<int>(code), call_status_category()};
+}
+
+std::string_view call_status_name(CallStatus code) {
+  switch (code) {
+    case CallStatus::kOk:
+      return "OK";
+    case CallStatus::kCancelled:
+      return "CANCELLED";
+    case CallStatus::kUnknown:
+      return "UNKNOWN";
+    case CallStatus::kInvalidArgument:
+      return "INVALID_ARGUMENT";
+    case CallStatus::kDeadlineExceeded:
+      return "DEADLINE_EXCEEDED";
+    case CallStatus::kNotFound:
+      return "NOT_FOUND";
+    case CallStatus::kAlreadyExists:
+      return "ALREADY_EXISTS";
+    case CallStatus::kPermissionDenied:
+      return "PERMISSION_DENIED";
+    case CallStatus::kResourceExhausted:
+      return "RESOURCE_EXHAUSTED";
+    case CallStatus::kFailedPrecondition:
+      return "FAILED_PRECONDITION";
+    case CallStatus::kAborted:
+      return "ABORTED";
+    case CallStatus::kOutOfRange:
+      return "OUT_OF_RANGE";
+    case CallStatus::kUnimplemented:
+      return "UNIMPLEMENTED";
+    case CallStatus::kInternal:
+      return "INTERNAL";
+    case CallStatus::kUnavailable:
+      return "UNAVAILABLE";
+    case CallStatus::kDataLoss:
+      return "DATA_LOSS";
+    case CallStatus::kUnauthenticated:
+      return "UNAUTHENTICATED";
+  }
+  return "UNKNOWN_STATUS";
+}
+
+std::optional<CallStatus> call_status(const Error& error) {
+  if (error.code.category() != call_status_category()) return std::nullopt;
+  return static_cast<CallStatus>(error.code.value());
+}
+
+std::string_view direction_name(v1::Direction direction) {
+  switch (direction) {
+    case v1::DIRECTION_INBOUND:
+      return "inbound";
+    case v1::DIRECTION_OUTBOUND:
+      return "outbound";
+    default:
+      return "";
+  }
+}
+
+struct ControlClient::Impl {
+  std::string target;
+  std::string authorization;  // "Bearer <token>", or empty
+  daemon::ProcessId pid = 0;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::Node::Stub> stub;
+
+  void prepare(grpc::ClientContext& context, std::chrono::milliseconds timeout) const {
+    context.set_deadline(std::chrono::system_clock::now() + timeout);
+    if (!authorization.empty()) context.AddMetadata("authorization", authorization);
+  }
+
+  // One unary call: `invoke(context, response)` runs the stub's method.
+  template <class Response, class Invoke>
+  Expected<Response> unary(std::chrono::milliseconds timeout, const Invoke& invoke) const {
+    grpc::ClientContext context;
+    prepare(context, timeout);
+    Response response;
+    grpc::Status status = invoke(&context, &response);
+    if (!status.ok()) return tl::unexpected(call_error(status, timeout));
+    return response;
+  }
+};
+
+ControlClient::ControlClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ControlClient::ControlClient(ControlClient&& other) noexcept = default;
+ControlClient& ControlClient::operator=(ControlClient&& other) noexcept = default;
+ControlClient::~ControlClient() = default;
+
+ControlClient ControlClient::for_target(const std::string& target, const std::string& token) {
+  auto impl = std::make_unique<Impl>();
+  impl->target = target;
+  if (!token.empty()) impl->authorization = "Bearer " + token;
+  grpc::ChannelArguments arguments;
+  // The endpoint is local (or named explicitly): an http_proxy in the environment must not
+  // reroute it.
+  arguments.SetInt(GRPC_ARG_ENABLE_HTTP_PROXY, 0);
+  impl->channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments);
+  impl->stub = v1::Node::NewStub(impl->channel);
+  return ControlClient(std::move(impl));
+}
+
+Expected<ControlClient> ControlClient::open(const daemon::DataPaths& paths) {
+  auto running = daemon::running_node_pid(paths);
+  if (!running) return fail(running.error().message, ClientErrc::kSystem);
+  if (!running->has_value()) {
+    return fail("node is not running (data directory " + paths.data_dir.string() + ")",
+                ClientErrc::kNotRunning);
+  }
+  const daemon::ProcessId pid = **running;
+  auto status = daemon::read_status_file(paths.status_file);
+  if (!status || (pid > 0 && status->pid != pid)) {
+    return fail("the node (PID " + std::to_string(pid) + ") is starting: no " +
+                    paths.status_file.string() + " yet",
+                ClientErrc::kNotReady);
+  }
+  if (status->grpc.empty()) {
+    return fail("the node does not serve the control API (node.status has no endpoint)",
+                ClientErrc::kNoEndpoint);
+  }
+  // Sent whenever the token can be read; an unreadable token file is the node's business
+  // only when the endpoint requires it, and then the node's UNAUTHENTICATED says so.
+  std::string token;
+  if (auto read = read_token(paths.api_token); read && read->has_value()) token = **read;
+  auto client = for_target(status->grpc, token);
+  client.impl_->pid = pid;
+  return client;
+}
+
+const std::string& ControlClient::target() const {
+  return impl_->target;
+}
+
+daemon::ProcessId ControlClient::node_pid() const {
+  return impl_->pid;
+}
+
+Expected<v1::GetStatusResponse> ControlClient::get_status(std::chrono::milliseconds timeout) {
+  v1::GetStatusRequest request;
+  return impl_->unary<v1::GetStatusResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->stub->GetStatus(context, request, response);
+  });
+}
+
+Expected<v1::ListPeersResponse> ControlClient::list_peers(std::chrono::milliseconds timeout) {
+  v1::ListPeersRequest request;
+  return impl_->unary<v1::ListPeersResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->stub->ListPeers(context, request, response);
+  });
+}
+
+Expected<v1::ConnectResponse> ControlClient::connect(const std::string& multiaddr,
+                                                     std::chrono::milliseconds timeout) {
+  v1::ConnectRequest request;
+  request.set_address(multiaddr);
+  return impl_->unary<v1::ConnectResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->stub->Connect(context, request, response);
+  });
+}
+
+Expected<v1::DisconnectResponse> ControlClient::disconnect(const std::string& peer_id,
+                                                           std::chrono::milliseconds timeout) {
+  v1::DisconnectRequest request;
+  request.set_peer_id(peer_id);
+  return impl_->unary<v1::DisconnectResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->stub->Disconnect(context, request, response);
+  });
+}
+
+Expected<v1::PingResponse> ControlClient::ping(const std::string& peer_id, std::uint32_t count,
+                                               std::chrono::milliseconds timeout) {
+  v1::PingRequest request;
+  request.set_peer_id(peer_id);
+  request.set_count(count);
+  return impl_->unary<v1::PingResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->stub->Ping(context, request, response);
+  });
+}
+
+Expected<v1::FindPeerResponse> ControlClient::find_peer(const std::string& peer_id,
+                                                        std::chrono::milliseconds timeout) {
+  v1::FindPeerRequest request;
+  request.set_peer_id(peer_id);
+  return impl_->unary<v1::FindPeerResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->stub->FindPeer(context, request, response);
+  });
+}
+
+Expected<v1::GetClosestPeersResponse> ControlClient::get_closest_peers(
+    const std::string& key, std::chrono::milliseconds timeout) {
+  v1::GetClosestPeersRequest request;
+  request.set_key(key);
+  return impl_->unary<v1::GetClosestPeersResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->stub->GetClosestPeers(context, request, response);
+  });
+}
+
+Expected<v1::PutValueResponse> ControlClient::put_value(const std::string& key,
+                                                        const std::string& value,
+                                                        std::chrono::milliseconds timeout) {
+  v1::PutValueRequest request;
+  request.set_key(key);
+  request.set_value(value);
+  return impl_->unary<v1::PutValueResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->stub->PutValue(context, request, response);
+  });
+}
+
+Expected<v1::GetValueResponse> ControlClient::get_value(const std::string& key,
+                                                        std::chrono::milliseconds timeout) {
+  v1::GetValueRequest request;
+  request.set_key(key);
+  return impl_->unary<v1::GetValueResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->stub->GetValue(context, request, response);
+  });
+}
+
+Expected<v1::ShutdownResponse> ControlClient::shutdown(std::chrono::milliseconds timeout) {
+  v1::ShutdownRequest request;
+  return impl_->unary<v1::ShutdownResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->stub->Shutdown(context, request, response);
+  });
+}
+
+Expected<void> ControlClient::watch_peers(bool include_current,
+                                          const std::function<bool(const v1::PeerEvent&)>& on_event,
+                                          std::chrono::milliseconds timeout) {
+  grpc::ClientContext context;
+  impl_->prepare(context, timeout);
+  v1::WatchPeersRequest request;
+  request.set_include_current(include_current);
+  auto reader = impl_->stub->WatchPeers(&context, request);
+  v1::PeerEvent event;
+  bool cancelled = false;
+  while (reader->Read(&event)) {
+    if (!on_event(event)) {
+      cancelled = true;
+      context.TryCancel();
+      break;
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (cancelled || status.ok()) return {};
+  return tl::unexpected(call_error(status, timeout));
+}
+
+}  // namespace an::rpc
