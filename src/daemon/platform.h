@@ -52,10 +52,16 @@ class FileLock {
 
 // ---- files -----------------------------------------------------------------------------------
 
-// Writes `content` to a temporary file beside `path`, flushes it to disk and renames it over
-// `path`, so readers see the old or the new content, never a mix. `owner_only` creates it 0600.
+// Whether a write waits for the disk (fsync): keys and the PID file must survive a power loss;
+// the status file is rewritten often, by the network thread, and again at every start.
+enum class Durability { kFlushToDisk, kNoFlush };
+
+// Writes `content` to a temporary file beside `path`, flushes it to disk (unless kNoFlush) and
+// renames it over `path`, so readers see the old or the new content, never a mix. `owner_only`
+// creates it 0600.
 Expected<void> write_file_atomically(const std::filesystem::path& path, std::string_view content,
-                                     bool owner_only);
+                                     bool owner_only,
+                                     Durability durability = Durability::kFlushToDisk);
 
 // Like write_file_atomically, but fails (AlreadyExists = true) instead of replacing an existing
 // file, so that concurrent creators agree on one winner.

@@ -186,7 +186,7 @@ Expected<NodeStatus> status_from_json(const nlohmann::json& json) {
 
 Expected<void> write_status_file(const std::filesystem::path& path, const NodeStatus& status) {
   auto json = status_to_json(status, status.updated_at);
-  return write_file_atomically(path, json.dump(2) + "\n", false);
+  return write_file_atomically(path, json.dump(2) + "\n", false, Durability::kNoFlush);
 }
 
 namespace {

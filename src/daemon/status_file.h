@@ -56,6 +56,8 @@ nlohmann::ordered_json status_to_json(const NodeStatus& status,
                                       std::chrono::system_clock::time_point now);
 Expected<NodeStatus> status_from_json(const nlohmann::json& json);
 
+// Atomic (readers see a whole file) but not flushed to disk: the node rewrites it often and at
+// every start, and a reader treats a missing or malformed file as "no status".
 Expected<void> write_status_file(const std::filesystem::path& path, const NodeStatus& status);
 Expected<NodeStatus> read_status_file(const std::filesystem::path& path);
 

@@ -29,6 +29,9 @@ namespace {
 // updated_at), and how often raw stdout/stderr growth is checked against the size limit.
 constexpr auto kStatusInterval = std::chrono::seconds(10);
 constexpr auto kRotationCheckInterval = std::chrono::seconds(1);
+// Peer changes come in bursts (connect, identify, a bootstrap wave): the status file is written
+// once per burst, at most this long after the change.
+constexpr auto kStatusWriteDelay = std::chrono::milliseconds(200);
 // How long a starting node waits for a transient lock holder (a CLI cleaning stale files) before
 // concluding that another node runs here.
 constexpr auto kLockRetryWindow = std::chrono::milliseconds(500);
@@ -88,6 +91,7 @@ class NodeProcess {
   int fail_start(const std::string& reason, daemon::ProcessId running_pid = 0);
   Expected<daemon::FileLock> acquire_lock(daemon::ProcessId& running_pid);
   void write_status();
+  void request_status_write();
   void schedule_status();
   void schedule_rotation_check();
   void wait_for_signals();
@@ -117,6 +121,8 @@ class NodeProcess {
   std::unique_ptr<asio::steady_timer> shutdown_grace_;
   daemon::NodeStatus status_;
   std::unique_ptr<asio::steady_timer> status_timer_;
+  std::unique_ptr<asio::steady_timer> status_write_timer_;
+  bool status_write_pending_ = false;
   std::unique_ptr<asio::steady_timer> rotation_timer_;
   std::unique_ptr<asio::signal_set> signals_;
   std::unique_ptr<daemon::StopRequestListener> stop_listener_;
@@ -230,7 +236,7 @@ int NodeProcess::run() {
   });
   host_->on_peer_identified([this](const p2p::PeerId&, const p2p::net::PeerInfo&) {
     refresh_peers();
-    write_status();
+    request_status_write();
   });
 
   status_.running = true;
@@ -300,6 +306,18 @@ void NodeProcess::write_status() {
   if (auto written = daemon::write_status_file(paths_.status_file, status_); !written) {
     logger_->warn("cannot write status: {}", written.error().message);
   }
+}
+
+void NodeProcess::request_status_write() {
+  if (stopping_ || status_write_pending_) return;
+  status_write_pending_ = true;
+  if (!status_write_timer_) status_write_timer_ = std::make_unique<asio::steady_timer>(io_);
+  status_write_timer_->expires_after(kStatusWriteDelay);
+  status_write_timer_->async_wait([this](const std::error_code& ec) {
+    status_write_pending_ = false;
+    if (ec || stopping_) return;
+    write_status();
+  });
 }
 
 void NodeProcess::schedule_status() {
@@ -377,6 +395,7 @@ void NodeProcess::shutdown_requested(const char* reason) {
     control_api_stopped_ = true;
   }
   if (status_timer_) status_timer_->cancel();
+  if (status_write_timer_) status_write_timer_->cancel();
   if (rotation_timer_) rotation_timer_->cancel();
   if (signals_) signals_->cancel(ignored);
   stop_listener_.reset();
@@ -438,7 +457,7 @@ void NodeProcess::on_connection_event(const p2p::net::ConnectionEvent& event) {
     logger_->log(level, "peer disconnected: {} ({})", event.peer.to_string(), event.reason);
   }
   refresh_peers();
-  if (!stopping_) write_status();
+  request_status_write();
   peers_changed_->notify();
 }
 

@@ -71,8 +71,8 @@ fs::path unique_temp_path(const fs::path& path) {
 // Creates a new temporary file beside `path` holding `content`, flushed to disk. The mode is set
 // explicitly because the umask would otherwise decide it, and these files must look the same
 // whoever starts the node.
-Expected<fs::path> write_temp_file(const fs::path& path, std::string_view content,
-                                   bool owner_only) {
+Expected<fs::path> write_temp_file(const fs::path& path, std::string_view content, bool owner_only,
+                                   Durability durability = Durability::kFlushToDisk) {
   const mode_t mode = owner_only ? kPrivateFileMode : kSharedFileMode;
   fs::path temp = unique_temp_path(path);
   int fd = retry_on_eintr(
@@ -90,7 +90,7 @@ Expected<fs::path> write_temp_file(const fs::path& path, std::string_view conten
   if (auto written = write_all(fd, content, path); !written) {
     return fail_and_clean(tl::unexpected(written.error()));
   }
-  if (retry_on_eintr([&] { return ::fsync(fd); }) != 0) {
+  if (durability == Durability::kFlushToDisk && retry_on_eintr([&] { return ::fsync(fd); }) != 0) {
     return fail_and_clean(
         fail_errno("cannot flush the new content of " + quoted(path) + " to disk"));
   }
@@ -154,15 +154,15 @@ std::string permission_phrase(const char* who, mode_t bits) {
 // ---- one-shot files ---------------------------------------------------------------------------
 
 Expected<void> write_file_atomically(const fs::path& path, std::string_view content,
-                                     bool owner_only) {
-  auto temp = write_temp_file(path, content, owner_only);
+                                     bool owner_only, Durability durability) {
+  auto temp = write_temp_file(path, content, owner_only, durability);
   if (!temp) return tl::unexpected(temp.error());
   if (::rename(temp->c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(temp->c_str());
     return fail_errno("cannot replace " + quoted(path), err);
   }
-  sync_directory(directory_of(path));
+  if (durability == Durability::kFlushToDisk) sync_directory(directory_of(path));
   return {};
 }
 

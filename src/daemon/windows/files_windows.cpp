@@ -108,8 +108,8 @@ struct TempFile {
 // Writes `content` to a fresh temporary file beside `path`, flushed to disk. The owner-only
 // security descriptor is applied at creation so that the file is never readable by others,
 // not even for a moment; the rename keeps it.
-Expected<TempFile> write_temp_file(const fs::path& path, std::string_view content,
-                                   bool owner_only) {
+Expected<TempFile> write_temp_file(const fs::path& path, std::string_view content, bool owner_only,
+                                   Durability durability = Durability::kFlushToDisk) {
   std::optional<win::OwnerOnlySecurity> security;
   if (owner_only) {
     security.emplace(false);
@@ -129,7 +129,10 @@ Expected<TempFile> write_temp_file(const fs::path& path, std::string_view conten
   }
   TempFile temp{std::move(temp_path), win::UniqueHandle(file)};
   DWORD error = write_all(temp.handle.get(), content);
-  if (error == ERROR_SUCCESS && !::FlushFileBuffers(temp.handle.get())) error = ::GetLastError();
+  if (error == ERROR_SUCCESS && durability == Durability::kFlushToDisk &&
+      !::FlushFileBuffers(temp.handle.get())) {
+    error = ::GetLastError();
+  }
   if (error != ERROR_SUCCESS) {
     temp.discard();
     return win::fail_win("cannot write " + win::display(temp.path), error);
@@ -282,8 +285,8 @@ FileLock::~FileLock() {
 // ---- files ----
 
 Expected<void> write_file_atomically(const std::filesystem::path& path, std::string_view content,
-                                     bool owner_only) {
-  auto temp = write_temp_file(path, content, owner_only);
+                                     bool owner_only, Durability durability) {
+  auto temp = write_temp_file(path, content, owner_only, durability);
   if (!temp) return tl::unexpected(temp.error());
   DWORD error = replace_file(*temp, path);
   if (error != ERROR_SUCCESS) {
