@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <asio.hpp>
+#include <atomic>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -226,8 +227,13 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
   std::thread shutdown_thread;
   std::unique_ptr<p2p::net::Signal> stop_signal;
   std::unique_ptr<p2p::net::Signal> peers_changed;
+  // Written once before serving; read by gRPC's threads.
+  std::string peer_id_text;
+  std::vector<std::string> protocols;
+  // Published by the network thread for GetStatus.
+  std::atomic<std::uint32_t> live_peer_count{0};
+  std::atomic<bool> stopping{false};
   // Network-thread state.
-  bool stopping = false;
   std::size_t pending_network_calls = 0;
   std::vector<PeerWatchHandle> watches;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
@@ -324,26 +330,36 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
   grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context,
                                       const v1::GetStatusRequest*,
                                       v1::GetStatusResponse* response) override {
-    return answer_on_network_thread(context, [this, response] {
-      const auto& facts = config.facts;
-      response->set_peer_id(host.peer_id().to_string());
-      response->set_version(facts.version);
-      response->set_agent_version(facts.agent_version);
-      response->set_role(facts.role);
-      response->set_pid(facts.pid);
-      response->set_start_time_unix_ms(unix_ms(facts.start_time));
-      response->set_uptime_ms(std::max<std::int64_t>(
-          0, unix_ms(std::chrono::system_clock::now()) - unix_ms(facts.start_time)));
-      for (const auto& address : facts.listen_addrs)
-        response->add_listen_addrs(address);
-      response->set_peer_count(static_cast<std::uint32_t>(host.connected_peers().size()));
-      response->set_data_dir(facts.data_dir);
-      response->set_log_file(facts.log_file);
-      response->set_api_endpoint(endpoint);
-      for (const auto& protocol : host.protocols())
-        response->add_protocols(protocol);
-      return grpc::Status::OK;
-    });
+    // Answered here, on gRPC's thread, from what the network thread publishes: the most
+    // frequent call (every `status`, every monitoring loop) costs the network thread nothing.
+    auto* reactor = context->DefaultReactor();
+    if (auto denied = authorize(*context); !denied.ok()) {
+      reactor->Finish(denied);
+      return reactor;
+    }
+    if (stopping.load()) {
+      reactor->Finish(shutting_down());
+      return reactor;
+    }
+    const auto& facts = config.facts;
+    response->set_peer_id(peer_id_text);
+    response->set_version(facts.version);
+    response->set_agent_version(facts.agent_version);
+    response->set_role(facts.role);
+    response->set_pid(facts.pid);
+    response->set_start_time_unix_ms(unix_ms(facts.start_time));
+    response->set_uptime_ms(std::max<std::int64_t>(
+        0, unix_ms(std::chrono::system_clock::now()) - unix_ms(facts.start_time)));
+    for (const auto& address : facts.listen_addrs)
+      response->add_listen_addrs(address);
+    response->set_peer_count(live_peer_count.load());
+    response->set_data_dir(facts.data_dir);
+    response->set_log_file(facts.log_file);
+    response->set_api_endpoint(endpoint);
+    for (const auto& protocol : protocols)
+      response->add_protocols(protocol);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
   }
 
   grpc::ServerUnaryReactor* ListPeers(grpc::CallbackServerContext* context,
@@ -563,6 +579,7 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
   }
 
   void on_connection_event(const p2p::net::ConnectionEvent& change) {
+    live_peer_count.store(static_cast<std::uint32_t>(host.connected_peers().size()));
     peers_changed->notify();
     if (watches.empty()) return;
     v1::PeerEvent event;
@@ -614,6 +631,9 @@ Expected<std::unique_ptr<ControlServer>> ControlServer::start(asio::io_context& 
     return fail("a non-loopback control API endpoint requires a token");
   }
   auto impl = std::make_unique<Impl>(io, host, std::move(config));
+  impl->peer_id_text = host.peer_id().to_string();
+  impl->protocols = host.protocols();
+  impl->live_peer_count = static_cast<std::uint32_t>(host.connected_peers().size());
   const auto& endpoint = impl->config.endpoint;
 
   if (endpoint.socket_path) {
@@ -678,8 +698,8 @@ Expected<std::unique_ptr<ControlServer>> ControlServer::start(asio::io_context& 
 
 void ControlServer::stop(std::function<void()> done) {
   auto& impl = *impl_;
-  if (impl.stopping) return;
-  impl.stopping = true;
+  if (impl.stopping.load()) return;
+  impl.stopping.store(true);
   impl.stop_signal->notify();
   for (const auto& watch : impl.watches)
     PeerWatch::close(watch, grpc::Status::OK);

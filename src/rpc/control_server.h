@@ -1,7 +1,9 @@
 // The node's gRPC control service, agentnetwork.v1.Node (SPEC §5, proto/agentnetwork/v1/).
 // Created, stopped and destroyed on the network thread. gRPC's own threads only authenticate a
-// call and post it to the io_context; every answer is computed on the network thread, so P2P
-// state is never shared. The io_context must keep running until stop() reports completion.
+// call and post it to the io_context; answers are computed on the network thread, so P2P state
+// is never shared. The exception is GetStatus, answered on gRPC's thread from values fixed at
+// start and a peer count the network thread publishes (an atomic). The io_context must keep
+// running until stop() reports completion.
 #pragma once
 
 #include <chrono>
