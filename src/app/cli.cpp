@@ -36,6 +36,10 @@ std::vector<OptionSpec> node_option_specs() {
       value_option("grpc", "HOST:PORT", "control API endpoint (default: a socket in the data dir)"),
       value_option("log-max-size-mb", "N", "rotate node.log at this size in MB (default 10)"),
       value_option("log-max-files", "N", "rotated log files kept (default 5)"),
+      value_option("conn-low-water", "N", "trim connections down to N peers (default 100)"),
+      value_option("conn-high-water", "N",
+                   "trim when more than N peers are connected (default 400)"),
+      value_option("conn-grace", "SEC", "new peers are not trimmed for SEC seconds (default 20)"),
   };
 }
 

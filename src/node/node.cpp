@@ -17,6 +17,7 @@
 #include "daemon/paths.h"
 #include "daemon/status_file.h"
 #include "node/identity.h"
+#include "p2p/connmgr/connection_manager.h"
 #include "p2p/net/host.h"
 #include "rpc/control_server.h"
 #include "rpc/endpoint.h"
@@ -100,6 +101,7 @@ class NodeProcess {
   Expected<void> start_control_api();
   void stop_io_when_quiet();
   void on_connection_event(const p2p::net::ConnectionEvent& event);
+  void trim_connections();
   void refresh_peers();
   asio::awaitable<void> keep_bootstrap_connected(p2p::Multiaddr address, p2p::PeerId peer);
 
@@ -115,6 +117,7 @@ class NodeProcess {
   bool grace_elapsed_ = false;
   bool control_api_stopped_ = false;
   std::set<p2p::PeerId> bootstrap_peers_;
+  std::unique_ptr<p2p::connmgr::ConnectionManager> connection_manager_;
   // Wakes bootstrap dialers when peers come and go, and at shutdown.
   std::unique_ptr<p2p::net::Signal> peers_changed_;
   std::unique_ptr<p2p::net::Signal> stop_requested_;
@@ -225,6 +228,12 @@ int NodeProcess::run() {
   }
   auto advertised = expand_unspecified(host_->listen_addresses());
   host_->set_advertised_addresses(advertised);
+  p2p::connmgr::Limits connection_limits;
+  connection_limits.low_water = static_cast<std::size_t>(options.conn_low_water);
+  connection_limits.high_water = static_cast<std::size_t>(options.conn_high_water);
+  connection_limits.grace_period =
+      std::chrono::milliseconds(static_cast<long long>(options.conn_grace_seconds * 1000));
+  connection_manager_ = std::make_unique<p2p::connmgr::ConnectionManager>(connection_limits);
   host_->on_connection(
       [this](const p2p::net::ConnectionEvent& event) { on_connection_event(event); });
   host_->on_inbound_failure([this](const p2p::Multiaddr& remote, const std::string& reason) {
@@ -274,6 +283,7 @@ int NodeProcess::run() {
                         : p2p::PeerId::parse("");
     if (!address || !peer) continue;  // validated before start
     bootstrap_peers_.insert(*peer);
+    connection_manager_->protect(*peer, "bootstrap");
     asio::co_spawn(io_, keep_bootstrap_connected(*address, *peer), p2p::net::report_exception);
   }
   wait_for_signals();
@@ -326,6 +336,8 @@ void NodeProcess::schedule_status() {
   status_timer_->async_wait([this](const std::error_code& ec) {
     if (ec || stopping_) return;
     write_status();
+    // Peers out of their grace period are trimmed here too, not only when another connects.
+    trim_connections();
     schedule_status();
   });
 }
@@ -429,6 +441,17 @@ void NodeProcess::stop_io_when_quiet() {
   if (grace_elapsed_ && control_api_stopped_) io_.stop();
 }
 
+void NodeProcess::trim_connections() {
+  if (stopping_) return;
+  auto excess = connection_manager_->select_for_trim(std::chrono::steady_clock::now());
+  if (excess.empty()) return;
+  logger_->info("{} peers connected, over the high-water mark of {}: closing {} connections",
+                connection_manager_->peer_count(), connection_manager_->limits().high_water,
+                excess.size());
+  for (const auto& peer : excess)
+    host_->disconnect(peer);
+}
+
 void NodeProcess::refresh_peers() {
   status_.peers.clear();
   for (const auto& peer : host_->connected_peers()) {
@@ -455,6 +478,16 @@ void NodeProcess::on_connection_event(const p2p::net::ConnectionEvent& event) {
                  event.remote_address.to_string());
   } else {
     logger_->log(level, "peer disconnected: {} ({})", event.peer.to_string(), event.reason);
+  }
+  if (event.connected) {
+    connection_manager_->connected(event.peer,
+                                   event.direction == p2p::net::Direction::kInbound
+                                       ? p2p::connmgr::PeerDirection::kInbound
+                                       : p2p::connmgr::PeerDirection::kOutbound,
+                                   std::chrono::steady_clock::now());
+    trim_connections();
+  } else {
+    connection_manager_->disconnected(event.peer);
   }
   refresh_peers();
   request_status_write();

@@ -62,6 +62,26 @@ Expected<int> parse_max_files(std::string_view value) {
   return number;
 }
 
+Expected<int> parse_connection_count(std::string_view name, std::string_view value) {
+  int number = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+  if (ec != std::errc() || end != value.data() + value.size() || number < 1 || number > 100000) {
+    return fail("invalid -" + std::string(name) + " " + quote_value(value) +
+                " (expected a whole number 1-100000)");
+  }
+  return number;
+}
+
+Expected<double> parse_grace_seconds(std::string_view value) {
+  double number = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+  if (ec != std::errc() || end != value.data() + value.size() || !std::isfinite(number) ||
+      number < 0 || number > 86400) {
+    return fail("invalid -conn-grace " + quote_value(value) + " (expected seconds, 0-86400)");
+  }
+  return number;
+}
+
 Expected<void> check_bootstrap_address(std::string_view text) {
   auto address = p2p::Multiaddr::parse(text);
   if (!address) return fail("invalid -bootstrap address: " + address.error().message);
@@ -107,8 +127,17 @@ std::string_view role_name(Role role) {
 }
 
 const std::vector<std::string>& node_option_names() {
-  static const std::vector<std::string> names{"data", "key",  "listen",          "bootstrap",
-                                              "role", "grpc", "log-max-size-mb", "log-max-files"};
+  static const std::vector<std::string> names{"data",
+                                              "key",
+                                              "listen",
+                                              "bootstrap",
+                                              "role",
+                                              "grpc",
+                                              "log-max-size-mb",
+                                              "log-max-files",
+                                              "conn-low-water",
+                                              "conn-high-water",
+                                              "conn-grace"};
   return names;
 }
 
@@ -174,6 +203,14 @@ Expected<void> apply_node_option(NodeOptions& options, std::string_view name,
     auto files = parse_max_files(value);
     if (!files) return tl::unexpected(files.error());
     options.log_max_files = *files;
+  } else if (name == "conn-low-water" || name == "conn-high-water") {
+    auto count = parse_connection_count(name, value);
+    if (!count) return tl::unexpected(count.error());
+    (name == "conn-low-water" ? options.conn_low_water : options.conn_high_water) = *count;
+  } else if (name == "conn-grace") {
+    auto seconds = parse_grace_seconds(value);
+    if (!seconds) return tl::unexpected(seconds.error());
+    options.conn_grace_seconds = *seconds;
   } else {
     return fail("unknown option -" + std::string(name));
   }
@@ -252,14 +289,19 @@ nlohmann::json options_to_config_json(const NodeOptions& options) {
   json["grpc"] = options.grpc;
   json["log_max_size_mb"] = options.log_max_size_mb;
   json["log_max_files"] = options.log_max_files;
+  json["conn_low_water"] = options.conn_low_water;
+  json["conn_high_water"] = options.conn_high_water;
+  json["conn_grace"] = options.conn_grace_seconds;
   if (options.key_file.empty()) json.erase("key");
   if (options.grpc.empty()) json.erase("grpc");
   return json;
 }
 
-Expected<void> validate_for_start(const NodeOptions&) {
-  // Every setting this version knows is also servable; the hook stays for combinations that
-  // can only be judged as a whole.
+Expected<void> validate_for_start(const NodeOptions& options) {
+  if (options.conn_low_water > options.conn_high_water) {
+    return fail("-conn-low-water " + std::to_string(options.conn_low_water) +
+                " is above -conn-high-water " + std::to_string(options.conn_high_water));
+  }
   return {};
 }
 
@@ -282,6 +324,11 @@ std::vector<std::string> options_to_args(const NodeOptions& options) {
   if (!options.grpc.empty()) args.insert(args.end(), {"--grpc", options.grpc});
   args.insert(args.end(), {"--log-max-size-mb", size_text, "--log-max-files",
                            std::to_string(options.log_max_files)});
+  char grace_text[32];
+  std::snprintf(grace_text, sizeof(grace_text), "%g", options.conn_grace_seconds);
+  args.insert(args.end(),
+              {"--conn-low-water", std::to_string(options.conn_low_water), "--conn-high-water",
+               std::to_string(options.conn_high_water), "--conn-grace", grace_text});
   return args;
 }
 

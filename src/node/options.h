@@ -25,6 +25,11 @@ struct NodeOptions {
   std::string grpc;  // empty: the default endpoint
   double log_max_size_mb = 10;
   int log_max_files = 5;
+  // Connection manager (SPEC §4): above high water, trim down to low water; peers younger than
+  // the grace period are kept.
+  int conn_low_water = 100;
+  int conn_high_water = 400;
+  double conn_grace_seconds = 20;
 };
 
 // The option names a node command accepts, as written after the dashes.

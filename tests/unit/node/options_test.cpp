@@ -158,5 +158,51 @@ TEST(OptionsTest, CanonicalArgumentsHaveAbsolutePaths) {
   EXPECT_TRUE(std::filesystem::path(args[1]).is_absolute());
 }
 
+TEST(OptionsTest, ConnectionLimits) {
+  NodeOptions options;
+  EXPECT_EQ(options.conn_low_water, 100);
+  EXPECT_EQ(options.conn_high_water, 400);
+  EXPECT_EQ(options.conn_grace_seconds, 20);
+  ASSERT_TRUE(apply_node_option(options, "conn-low-water", "10"));
+  ASSERT_TRUE(apply_node_option(options, "conn-high-water", "20"));
+  ASSERT_TRUE(apply_node_option(options, "conn-grace", "0.5"));
+  EXPECT_TRUE(validate_for_start(options).has_value());
+  for (auto [name, value] :
+       std::vector<std::pair<const char*, const char*>>{{"conn-low-water", "0"},
+                                                        {"conn-high-water", "-3"},
+                                                        {"conn-high-water", "1e3"},
+                                                        {"conn-low-water", "100001"},
+                                                        {"conn-grace", "-1"},
+                                                        {"conn-grace", "soon"}}) {
+    NodeOptions rejected;
+    auto applied = apply_node_option(rejected, name, value);
+    ASSERT_FALSE(applied.has_value()) << name << " " << value;
+    EXPECT_NE(applied.error().message.find(value), std::string::npos) << applied.error().message;
+  }
+  NodeOptions inverted;
+  ASSERT_TRUE(apply_node_option(inverted, "conn-low-water", "50"));
+  ASSERT_TRUE(apply_node_option(inverted, "conn-high-water", "10"));
+  auto valid = validate_for_start(inverted);
+  ASSERT_FALSE(valid.has_value());
+  EXPECT_NE(valid.error().message.find("above -conn-high-water"), std::string::npos);
+
+  // config.json keys and the canonical arguments carry them.
+  NodeOptions from_config;
+  ASSERT_TRUE(apply_config_json(
+      from_config,
+      nlohmann::json::parse(R"({"conn_low_water": 7, "conn_high_water": 9, "conn_grace": 3})")));
+  EXPECT_EQ(from_config.conn_low_water, 7);
+  EXPECT_EQ(from_config.conn_high_water, 9);
+  EXPECT_EQ(from_config.conn_grace_seconds, 3);
+  auto args = options_to_args(from_config);
+  auto value_after = [&](const std::string& flag) {
+    auto found = std::find(args.begin(), args.end(), flag);
+    return found == args.end() || found + 1 == args.end() ? std::string() : *(found + 1);
+  };
+  EXPECT_EQ(value_after("--conn-low-water"), "7");
+  EXPECT_EQ(value_after("--conn-high-water"), "9");
+  EXPECT_EQ(value_after("--conn-grace"), "3");
+}
+
 }  // namespace
 }  // namespace an::node
