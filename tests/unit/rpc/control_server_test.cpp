@@ -449,6 +449,50 @@ TEST_F(ControlServerTest, StopEndsCallsInFlightAndWatchStreams) {
   EXPECT_TRUE(reader->Finish().ok());
 }
 
+TEST_F(ControlServerTest, CallsWaitingOnTheNetworkAreCappedInNumber) {
+  start(default_config());
+  asio::io_context silent_io;
+  asio::ip::tcp::acceptor silent(silent_io, {asio::ip::make_address("127.0.0.1"), 0},
+                                 /*reuse_address=*/true);
+  silent.listen(1024);
+  v1::ConnectRequest connect;
+  connect.set_address("/ip4/127.0.0.1/tcp/" + std::to_string(silent.local_endpoint().port()) +
+                      "/p2p/" + other_->peer_id().to_string());
+  // More Connects to a peer that never answers than the node takes at once: the surplus is
+  // refused at once, the rest end at their deadline.
+  constexpr std::size_t kCalls = kMaxPendingNetworkCalls + 24;
+  std::atomic<std::size_t> exhausted{0};
+  std::atomic<std::size_t> deadline_exceeded{0};
+  std::atomic<std::size_t> other{0};
+  std::vector<std::thread> callers;
+  for (std::size_t i = 0; i < kCalls; ++i) {
+    callers.emplace_back([&] {
+      v1::ConnectResponse response;
+      auto status =
+          stub_->Connect(context(std::chrono::milliseconds(5000)).get(), connect, &response);
+      if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+        exhausted.fetch_add(1);
+      } else if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+        deadline_exceeded.fetch_add(1);
+      } else {
+        other.fetch_add(1);
+      }
+    });
+  }
+  for (auto& caller : callers)
+    caller.join();
+  EXPECT_EQ(other.load(), 0u);
+  EXPECT_GE(exhausted.load(), kCalls - kMaxPendingNetworkCalls);
+  EXPECT_EQ(exhausted.load() + deadline_exceeded.load(), kCalls);
+  // Afterwards the node takes calls again.
+  v1::GetStatusResponse status;
+  EXPECT_TRUE(stub_->GetStatus(context().get(), {}, &status).ok());
+  v1::PingRequest ping;
+  ping.set_peer_id(other_->peer_id().to_string());
+  v1::PingResponse pinged;
+  EXPECT_EQ(stub_->Ping(context().get(), ping, &pinged).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
 TEST_F(ControlServerTest, ManyClientsWhilePeersComeAndGo) {
   start(default_config());
   constexpr int kClients = 16;
