@@ -1,0 +1,328 @@
+#include "p2p/net/dht_client.h"
+
+#include <algorithm>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "p2p/net/async.h"
+#include "p2p/net/framed.h"
+
+namespace an::p2p::net {
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+
+// Runs `operation` with a deadline; on timeout it is cancelled and `what` names the failure.
+template <class T>
+asio::awaitable<Expected<T>> with_timeout(asio::awaitable<Expected<T>> operation,
+                                          std::chrono::steady_clock::duration timeout,
+                                          std::string what) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
+  auto result = co_await (std::move(operation) || timer.async_wait(use_tuple));
+  if (result.index() == 1) co_return fail(what + ": timed out");
+  co_return std::move(std::get<0>(result));
+}
+
+// Tries the addresses one after another; the last error when none connects.
+asio::awaitable<Expected<void>> dial_any(Host& host, PeerId peer, std::vector<Multiaddr> addresses,
+                                         std::shared_ptr<bool> alive) {
+  std::string last_error = "no address";
+  for (const auto& address : addresses) {
+    const Multiaddr full = address.without_p2p().with_peer_id(peer);
+    auto connected = co_await host.connect(full);
+    if (!*alive) co_return fail("DHT client destroyed");
+    if (connected) co_return Expected<void>();
+    last_error = connected.error().message;
+  }
+  co_return fail("cannot connect to " + peer.to_string() + ": " + last_error);
+}
+
+// Opens the stream, writes the request, reads one answer and half-closes. `holder` keeps the
+// stream so that the caller can reset it when the exchange times out. The Host is used only
+// before the first suspension.
+asio::awaitable<Expected<kad::Message>> exchange(Host& host, PeerId peer, kad::Message message,
+                                                 std::shared_ptr<std::shared_ptr<Stream>> holder) {
+  std::vector<std::string> protocols(1, std::string(kad::kProtocolId));
+  auto opened = co_await host.new_stream(peer, std::move(protocols));
+  if (!opened) co_return tl::unexpected(opened.error());
+  std::shared_ptr<Stream> stream = *opened;
+  *holder = stream;
+  const Bytes encoded = kad::encode(message);
+  auto written = co_await write_framed(*stream, encoded);
+  if (!written) co_return tl::unexpected(written.error());
+  auto received = co_await read_framed(*stream, kad::kMaxMessageSize);
+  if (!received) co_return tl::unexpected(received.error());
+  if (!received->has_value()) co_return fail("kad stream ended before the answer");
+  auto decoded = kad::decode(**received);
+  if (!decoded) co_return tl::unexpected(decoded.error());
+  (void)co_await stream->close_write();
+  co_return decoded;
+}
+
+// The IDs of the closer peers a lookup takes from one answer (the first
+// kMaxCloserPeersPerResponse); a plain function, not a coroutine (see GCC's bogus
+// -Wfree-nonheap-object on vectors built inside coroutines).
+std::vector<PeerId> closer_ids(const std::vector<kad::Peer>& peers) {
+  std::vector<PeerId> ids;
+  const std::size_t count = std::min(peers.size(), kad::kMaxCloserPeersPerResponse);
+  ids.reserve(count);
+  for (std::size_t i = 0; i < count; ++i)
+    ids.push_back(peers[i].id);
+  return ids;
+}
+
+kad::Message find_node_request(const Bytes& target) {
+  kad::Message request;
+  request.type = kad::MessageType::kFindNode;
+  request.key = target;
+  request.cluster_level_raw = 1;  // as go writes it (cluster level 0, stored plus one)
+  return request;
+}
+
+}  // namespace
+
+// What one lookup shares with its queries, which may outlive it (abandoned at the deadline).
+struct DhtClient::LookupState {
+  struct Report {
+    PeerId peer;
+    std::optional<std::vector<kad::Peer>> closer;  // nullopt: the query failed
+  };
+
+  LookupState(const asio::any_io_executor& executor, Bytes target_bytes)
+      : target(std::move(target_bytes)), changed(executor), stop(executor) {}
+
+  Bytes target;
+  std::vector<Report> reports;
+  // Addresses of peers named in answers, to dial them with.
+  std::unordered_map<PeerId, std::vector<Multiaddr>> addresses;
+  Signal changed;  // a report arrived
+  Signal stop;     // the lookup ended: queries still in flight give up
+  bool stopped = false;
+};
+
+DhtClient::DhtClient(Host& host, kad::RoutingTable& routing_table, DhtClientConfig config)
+    : host_(host),
+      routing_table_(routing_table),
+      config_(config),
+      validator_(kad::NamespacedValidator::with_defaults()) {}
+
+DhtClient::~DhtClient() {
+  *alive_ = false;
+}
+
+asio::awaitable<Expected<void>> DhtClient::ensure_connected(PeerId peer,
+                                                            std::vector<Multiaddr> addresses) {
+  if (host_.connection_to(peer) != nullptr) co_return Expected<void>();
+  if (addresses.empty()) {
+    const PeerInfo* info = host_.peer_info(peer);
+    if (info != nullptr) addresses = info->addresses;
+  }
+  if (addresses.empty()) co_return fail("no address for " + peer.to_string());
+  auto alive = alive_;
+  const std::string what = "dialing " + peer.to_string();
+  co_return co_await with_timeout(dial_any(host_, peer, std::move(addresses), alive),
+                                  config_.dial_timeout, what);
+}
+
+asio::awaitable<Expected<kad::Message>> DhtClient::request(PeerId peer, kad::Message message,
+                                                           std::vector<Multiaddr> addresses) {
+  auto alive = alive_;
+  Host& host = host_;
+  const auto timeout = config_.request_timeout;
+  const kad::MessageType type = message.type;
+  auto connected = co_await ensure_connected(peer, std::move(addresses));
+  if (!*alive) co_return fail("DHT client destroyed");
+  if (!connected) co_return tl::unexpected(connected.error());
+
+  auto holder = std::make_shared<std::shared_ptr<Stream>>();
+  asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
+  auto result =
+      co_await (exchange(host, peer, std::move(message), holder) || timer.async_wait(use_tuple));
+  if (result.index() == 1) {
+    if (*holder) (*holder)->abort();
+    co_return fail("kad " + std::string(kad::message_type_name(type)) + " to " + peer.to_string() +
+                   ": timed out");
+  }
+  auto answer = std::move(std::get<0>(result));
+  if (!answer) {
+    if (*holder) (*holder)->abort();
+    co_return tl::unexpected(answer.error());
+  }
+  if (answer->type != type) {
+    co_return fail("kad answer of type " + std::string(kad::message_type_name(answer->type)) +
+                   " to a " + std::string(kad::message_type_name(type)) + " request");
+  }
+  co_return answer;
+}
+
+asio::awaitable<void> DhtClient::query(std::shared_ptr<LookupState> state, PeerId peer,
+                                       std::vector<Multiaddr> addresses) {
+  auto alive = alive_;
+  if (state->stopped) co_return;
+  auto outcome = co_await (request(peer, find_node_request(state->target), std::move(addresses)) ||
+                           state->stop.wait());
+  if (!*alive || state->stopped) co_return;
+  LookupState::Report report{peer, std::nullopt};
+  if (outcome.index() == 0) {
+    auto& answer = std::get<0>(outcome);
+    if (answer) report.closer = std::move(answer->closer_peers);
+  }
+  state->reports.push_back(std::move(report));
+  state->changed.notify();
+}
+
+asio::awaitable<Expected<LookupOutcome>> DhtClient::find_closest_peers(
+    Bytes target, std::chrono::steady_clock::time_point deadline) {
+  auto alive = alive_;
+  auto executor = co_await asio::this_coro::executor;
+  auto state = std::make_shared<LookupState>(executor, std::move(target));
+  const kad::Key key = kad::Key::hash(state->target);
+  const std::vector<PeerId> seeds = routing_table_.nearest(key, config_.lookup.k);
+  kad::Lookup lookup(host_.peer_id(), key, seeds, config_.lookup);
+
+  LookupOutcome outcome;
+  for (;;) {
+    std::vector<LookupState::Report> reports = std::move(state->reports);
+    state->reports.clear();
+    for (auto& report : reports) {
+      if (!report.closer) {
+        lookup.on_failure(report.peer);
+        continue;
+      }
+      const std::vector<PeerId> ids = closer_ids(*report.closer);
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        auto& peer = (*report.closer)[i];
+        if (!peer.addrs.empty() && !state->addresses.contains(peer.id)) {
+          state->addresses.emplace(peer.id, std::move(peer.addrs));
+        }
+      }
+      (void)routing_table_.mark_successful_query(report.peer, kad::Clock::now());
+      lookup.on_response(report.peer, ids);
+    }
+    if (lookup.done()) {
+      outcome.completed = true;
+      break;
+    }
+    for (auto& peer : lookup.next_requests()) {
+      std::vector<Multiaddr> addresses;
+      auto known = state->addresses.find(peer);
+      if (known != state->addresses.end()) addresses = known->second;
+      asio::co_spawn(executor, query(state, peer, std::move(addresses)), report_exception);
+    }
+    if (lookup.done()) {
+      outcome.completed = true;
+      break;
+    }
+    if (!state->reports.empty()) continue;
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    (void)co_await state->changed.wait_until(deadline);
+    if (!*alive) {
+      state->stopped = true;
+      state->stop.notify();
+      co_return fail("DHT client destroyed");
+    }
+  }
+  state->stopped = true;
+  state->stop.notify();
+  outcome.closest = lookup.result();
+  outcome.stats = lookup.stats();
+  outcome.hops = lookup.hops();
+  co_return outcome;
+}
+
+struct DhtClient::FanOutState {
+  FanOutState(const asio::any_io_executor& executor, std::size_t count)
+      : answers(count), pending(count), changed(executor), stop(executor) {}
+
+  std::vector<std::optional<kad::Message>> answers;
+  std::size_t pending;
+  Signal changed;  // an answer (or a failure) arrived
+  Signal stop;     // the caller stopped waiting
+  bool stopped = false;
+};
+
+asio::awaitable<void> DhtClient::fan_out_one(std::shared_ptr<FanOutState> state, std::size_t index,
+                                             PeerId peer, kad::Message message) {
+  auto alive = alive_;
+  if (state->stopped) co_return;
+  auto outcome = co_await (request(peer, std::move(message)) || state->stop.wait());
+  if (!*alive || state->stopped) co_return;
+  if (outcome.index() == 0) {
+    auto& answer = std::get<0>(outcome);
+    if (answer) state->answers[index] = std::move(*answer);
+  }
+  --state->pending;
+  state->changed.notify();
+}
+
+asio::awaitable<std::vector<std::optional<kad::Message>>> DhtClient::fan_out(
+    std::vector<PeerId> peers, kad::Message message,
+    std::chrono::steady_clock::time_point deadline) {
+  auto alive = alive_;
+  auto executor = co_await asio::this_coro::executor;
+  auto state = std::make_shared<FanOutState>(executor, peers.size());
+  for (std::size_t i = 0; i < peers.size(); ++i) {
+    asio::co_spawn(executor, fan_out_one(state, i, peers[i], message), report_exception);
+  }
+  while (state->pending > 0 && std::chrono::steady_clock::now() < deadline) {
+    (void)co_await state->changed.wait_until(deadline);
+    if (!*alive) break;
+  }
+  state->stopped = true;
+  state->stop.notify();
+  co_return std::move(state->answers);
+}
+
+asio::awaitable<Expected<std::size_t>> DhtClient::put_value(
+    Bytes key, Bytes value, std::chrono::steady_clock::time_point deadline) {
+  auto alive = alive_;
+  auto valid = validator_.validate(key, value, std::chrono::system_clock::now());
+  if (!valid) co_return tl::unexpected(valid.error());
+  auto closest = co_await find_closest_peers(key, deadline);
+  if (!*alive) co_return fail("DHT client destroyed");
+  if (!closest) co_return tl::unexpected(closest.error());
+  if (closest->closest.empty()) co_return fail("PUT_VALUE: no peers found");
+  kad::Message request;
+  request.type = kad::MessageType::kPutValue;
+  request.cluster_level_raw = 1;
+  request.key = key;
+  request.record = kad::Record{key, value, ""};
+  auto answers = co_await fan_out(std::move(closest->closest), std::move(request), deadline);
+  if (!*alive) co_return fail("DHT client destroyed");
+  std::size_t stored = 0;
+  for (const auto& answer : answers)
+    stored += answer.has_value() ? 1 : 0;
+  co_return stored;
+}
+
+asio::awaitable<Expected<Bytes>> DhtClient::get_value(
+    Bytes key, std::chrono::steady_clock::time_point deadline) {
+  auto alive = alive_;
+  auto closest = co_await find_closest_peers(key, deadline);
+  if (!*alive) co_return fail("DHT client destroyed");
+  if (!closest) co_return tl::unexpected(closest.error());
+  if (closest->closest.empty()) co_return fail("GET_VALUE: no peers found");
+  kad::Message request;
+  request.type = kad::MessageType::kGetValue;
+  request.cluster_level_raw = 1;
+  request.key = key;
+  auto answers = co_await fan_out(std::move(closest->closest), std::move(request), deadline);
+  if (!*alive) co_return fail("DHT client destroyed");
+  const auto now = std::chrono::system_clock::now();
+  std::vector<Bytes> values;
+  for (auto& answer : answers) {
+    if (!answer || !answer->record || answer->record->key != key) continue;
+    if (!validator_.validate(key, answer->record->value, now)) continue;
+    values.push_back(std::move(answer->record->value));
+  }
+  if (values.empty()) co_return fail("GET_VALUE: no valid record found");
+  std::vector<ByteView> views;
+  for (const auto& value : values)
+    views.push_back(value);
+  auto best = validator_.select(key, views);
+  if (!best) co_return tl::unexpected(best.error());
+  co_return std::move(values[*best]);
+}
+
+}  // namespace an::p2p::net

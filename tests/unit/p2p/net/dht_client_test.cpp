@@ -1,0 +1,333 @@
+// DhtClient over 127.0.0.1: requests against a DhtServer and against misbehaving kad handlers,
+// then lookups in a small in-process network of kad servers bootstrapped through one host.
+// Every wait is bounded.
+#include "p2p/net/dht_client.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "net_test_support.h"
+#include "p2p/crypto/keys.h"
+#include "p2p/kad/key.h"
+#include "p2p/kad/message.h"
+#include "p2p/net/dht_server.h"
+#include "p2p/net/framed.h"
+
+namespace an::p2p::net::test {
+namespace {
+
+kad::Message request_of(kad::MessageType type, const Bytes& key) {
+  kad::Message message;
+  message.type = type;
+  message.key = key;
+  return message;
+}
+
+class DhtClientTest : public ::testing::Test {
+ protected:
+  DhtClientTest() { server.start(); }
+
+  void connect_and_identify(TestPeer& from, TestPeer& to) {
+    auto connection =
+        run_coroutine(io, [&]() -> asio::awaitable<Expected<std::shared_ptr<Connection>>> {
+          co_return co_await from.host().connect(to.dial_address());
+        });
+    ASSERT_TRUE(connection && *connection) << (connection ? connection->error().message : "");
+    ASSERT_TRUE(run_until(io, [&] { return from.identified(to.id()) && to.identified(from.id()); }))
+        << "identify did not complete";
+  }
+
+  Expected<kad::Message> request(DhtClient& dht, const PeerId& peer, const kad::Message& message,
+                                 std::vector<Multiaddr> addresses = {}) {
+    auto answer = run_coroutine(io, [&]() -> asio::awaitable<Expected<kad::Message>> {
+      co_return co_await dht.request(peer, message, addresses);
+    });
+    if (!answer) return fail("request did not finish");
+    return std::move(*answer);
+  }
+
+  asio::io_context io;
+  TestPeer a{io, "test-agent/a"};
+  TestPeer b{io, "test-agent/b"};
+  DhtServer server{a.host()};
+  DhtServer b_server{b.host()};
+  DhtClient client{b.host(), b_server.routing_table()};
+};
+
+TEST_F(DhtClientTest, PingAndFindNodeRoundTripsAgainstAServer) {
+  connect_and_identify(b, a);
+  auto pong = request(client, a.id(), request_of(kad::MessageType::kPing, {}));
+  ASSERT_TRUE(pong) << pong.error().message;
+  EXPECT_EQ(pong->type, kad::MessageType::kPing);
+
+  auto self = request(client, a.id(), request_of(kad::MessageType::kFindNode, a.id().bytes()));
+  ASSERT_TRUE(self) << self.error().message;
+  EXPECT_EQ(self->type, kad::MessageType::kFindNode);
+  ASSERT_EQ(self->closer_peers.size(), 1u);
+  EXPECT_EQ(self->closer_peers[0].id, a.id());
+  // The stream was closed: the server is done with it.
+  EXPECT_TRUE(run_until(io, [&] { return server.active_streams() == 0; }));
+}
+
+TEST_F(DhtClientTest, DialsAPeerThatIsNotConnectedWithTheGivenAddresses) {
+  ASSERT_EQ(b.host().connection_to(a.id()), nullptr);
+  auto pong =
+      request(client, a.id(), request_of(kad::MessageType::kPing, {}), {a.listen_address()});
+  ASSERT_TRUE(pong) << pong.error().message;
+  EXPECT_NE(b.host().connection_to(a.id()), nullptr);
+  // Without addresses and without a connection there is nobody to ask.
+  const LocalIdentity stranger = make_identity();
+  auto nowhere = request(client, stranger.peer_id, request_of(kad::MessageType::kPing, {}));
+  EXPECT_FALSE(nowhere);
+}
+
+TEST_F(DhtClientTest, APeerThatNeverAnswersTimesOut) {
+  TestPeer c{io, "test-agent/c"};
+  // Reads the request, then holds the stream without answering.
+  c.host().set_handler(std::string(kad::kProtocolId),
+                       [&c](std::shared_ptr<Stream> stream) -> asio::awaitable<void> {
+                         c.held_streams.push_back(stream);
+                         (void)co_await read_framed(*stream, kad::kMaxMessageSize);
+                       });
+  connect_and_identify(b, c);
+  DhtClientConfig config;
+  config.request_timeout = std::chrono::milliseconds(300);
+  DhtClient impatient(b.host(), b_server.routing_table(), config);
+  auto answer = request(impatient, c.id(), request_of(kad::MessageType::kPing, {}));
+  ASSERT_FALSE(answer);
+  EXPECT_TRUE(contains(answer.error().message, "timed out")) << answer.error().message;
+  EXPECT_FALSE(c.held_streams.empty());
+}
+
+TEST_F(DhtClientTest, AnAnswerOfAnotherTypeIsRefused) {
+  TestPeer c{io, "test-agent/c"};
+  // Answers every request with a PING.
+  c.host().set_handler(std::string(kad::kProtocolId),
+                       [](std::shared_ptr<Stream> stream) -> asio::awaitable<void> {
+                         auto received = co_await read_framed(*stream, kad::kMaxMessageSize);
+                         if (!received || !received->has_value()) co_return;
+                         const Bytes answer = kad::encode(request_of(kad::MessageType::kPing, {}));
+                         (void)co_await write_framed(*stream, answer);
+                         (void)co_await stream->close_write();
+                       });
+  connect_and_identify(b, c);
+  auto answer = request(client, c.id(), request_of(kad::MessageType::kFindNode, c.id().bytes()));
+  ASSERT_FALSE(answer);
+  EXPECT_TRUE(contains(answer.error().message, "PING")) << answer.error().message;
+}
+
+TEST_F(DhtClientTest, ALookupWithAnEmptyRoutingTableEndsAtOnceEmpty) {
+  auto outcome = run_coroutine(io, [&]() -> asio::awaitable<Expected<LookupOutcome>> {
+    co_return co_await client.find_closest_peers(a.id().bytes(),
+                                                 std::chrono::steady_clock::now() + kWaitLimit);
+  });
+  ASSERT_TRUE(outcome && *outcome);
+  EXPECT_TRUE((*outcome)->completed);
+  EXPECT_TRUE((*outcome)->closest.empty());
+  EXPECT_EQ((*outcome)->stats.queries_sent, 0u);
+}
+
+// A network of kad servers on 127.0.0.1, each connected to host 0 only at first.
+class DhtClientNetworkTest : public ::testing::Test {
+ protected:
+  static constexpr std::size_t kHosts = 12;
+
+  void SetUp() override {
+    for (std::size_t i = 0; i < kHosts; ++i) {
+      peers.push_back(std::make_unique<TestPeer>(io, "test-agent/" + std::to_string(i)));
+      servers.push_back(std::make_unique<DhtServer>(peers[i]->host()));
+      servers[i]->start();
+      clients.push_back(std::make_unique<DhtClient>(peers[i]->host(), servers[i]->routing_table()));
+    }
+    for (std::size_t i = 1; i < kHosts; ++i) {
+      TestPeer& from = *peers[i];
+      TestPeer& to = *peers[0];
+      auto connection =
+          run_coroutine(io, [&]() -> asio::awaitable<Expected<std::shared_ptr<Connection>>> {
+            co_return co_await from.host().connect(to.dial_address());
+          });
+      ASSERT_TRUE(connection && *connection) << (connection ? connection->error().message : "");
+    }
+    ASSERT_TRUE(run_until(io, [&] {
+      for (std::size_t i = 1; i < kHosts; ++i) {
+        if (!servers[0]->routing_table().contains(peers[i]->id())) return false;
+        if (!servers[i]->routing_table().contains(peers[0]->id())) return false;
+      }
+      return true;
+    })) << "bootstrap identify did not complete";
+  }
+
+  void TearDown() override {
+    clients.clear();
+    servers.clear();
+    peers.clear();
+  }
+
+  Expected<LookupOutcome> lookup(DhtClient& client, const Bytes& target) {
+    auto outcome = run_coroutine(io, [&]() -> asio::awaitable<Expected<LookupOutcome>> {
+      co_return co_await client.find_closest_peers(target,
+                                                   std::chrono::steady_clock::now() + kWaitLimit);
+    });
+    if (!outcome) return fail("lookup did not finish");
+    return std::move(*outcome);
+  }
+
+  // The `count` hosts other than `requester` closest to the key of `target`, closest first.
+  std::vector<PeerId> true_closest(const Bytes& target, std::size_t requester,
+                                   std::size_t count) const {
+    const kad::Key key = kad::Key::hash(target);
+    std::vector<PeerId> others;
+    for (std::size_t i = 0; i < kHosts; ++i)
+      if (i != requester) others.push_back(peers[i]->id());
+    std::sort(others.begin(), others.end(), [&](const PeerId& x, const PeerId& y) {
+      return kad::compare_distance(key, kad::Key::of_peer(x), kad::Key::of_peer(y)) < 0;
+    });
+    if (others.size() > count)
+      others.erase(others.begin() + static_cast<long>(count), others.end());
+    return others;
+  }
+
+  void self_lookups() {
+    for (std::size_t i = 0; i < kHosts; ++i) {
+      auto outcome = lookup(*clients[i], peers[i]->id().bytes());
+      ASSERT_TRUE(outcome) << outcome.error().message;
+      EXPECT_TRUE(outcome->completed);
+      EXPECT_FALSE(outcome->closest.empty());
+    }
+  }
+
+  asio::io_context io;
+  std::vector<std::unique_ptr<TestPeer>> peers;
+  std::vector<std::unique_ptr<DhtServer>> servers;
+  std::vector<std::unique_ptr<DhtClient>> clients;
+};
+
+TEST_F(DhtClientNetworkTest, SelfLookupsThenARandomKeyFindsTheTrueClosestPeers) {
+  ASSERT_NO_FATAL_FAILURE(self_lookups());
+  // After the self-lookups every host has learned of (and dialled) the others.
+  for (std::size_t i = 1; i < kHosts; ++i) {
+    EXPECT_GT(servers[i]->routing_table().size(), 1u) << "host " << i;
+  }
+
+  std::random_device device;
+  const unsigned seed = device();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 random(seed);
+  const std::size_t requester = random() % kHosts;
+  Bytes target(32);
+  for (auto& byte : target)
+    byte = static_cast<std::uint8_t>(random());
+
+  // k = 20 > the 11 other hosts: all of them, ordered by distance.
+  auto all = lookup(*clients[requester], target);
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_TRUE(all->completed);
+  EXPECT_EQ(all->closest, true_closest(target, requester, kad::kBucketSize));
+  EXPECT_GT(all->stats.queries_sent, 0u);
+
+  // k = 4: exactly the 4 closest.
+  DhtClientConfig small;
+  small.lookup.k = 4;
+  small.lookup.alpha = 3;
+  DhtClient narrow(peers[requester]->host(), servers[requester]->routing_table(), small);
+  auto four = lookup(narrow, target);
+  ASSERT_TRUE(four) << four.error().message;
+  EXPECT_TRUE(four->completed);
+  EXPECT_EQ(four->closest, true_closest(target, requester, 4));
+  EXPECT_GE(four->stats.responses, 4u);
+}
+
+TEST_F(DhtClientNetworkTest, ALookupFromABootstrappedHostReachesPeersItWasNotConnectedTo) {
+  // Host 5 knows only host 0; a lookup with k = 3 must dial peers learned from host 0's answer.
+  const std::size_t requester = 5;
+  ASSERT_EQ(servers[requester]->routing_table().size(), 1u);
+  DhtClientConfig small;
+  small.lookup.k = 3;
+  DhtClient narrow(peers[requester]->host(), servers[requester]->routing_table(), small);
+  const Bytes target = text_bytes("some record key");
+  auto outcome = lookup(narrow, target);
+  ASSERT_TRUE(outcome) << outcome.error().message;
+  EXPECT_TRUE(outcome->completed);
+  EXPECT_EQ(outcome->closest, true_closest(target, requester, 3));
+  EXPECT_GE(outcome->hops, 1);
+}
+
+TEST_F(DhtClientNetworkTest, TheDeadlineEndsALookupWithTheBestSoFar) {
+  // A peer that holds kad streams without answering, known to host 0's table.
+  TestPeer silent{io, "test-agent/silent"};
+  silent.host().set_handler(std::string(kad::kProtocolId),
+                            [&silent](std::shared_ptr<Stream> stream) -> asio::awaitable<void> {
+                              silent.held_streams.push_back(std::move(stream));
+                              co_return;
+                            });
+  auto connection =
+      run_coroutine(io, [&]() -> asio::awaitable<Expected<std::shared_ptr<Connection>>> {
+        co_return co_await silent.host().connect(peers[0]->dial_address());
+      });
+  ASSERT_TRUE(connection && *connection);
+  ASSERT_TRUE(run_until(io, [&] { return servers[0]->routing_table().contains(silent.id()); }));
+
+  auto outcome = run_coroutine(io, [&]() -> asio::awaitable<Expected<LookupOutcome>> {
+    co_return co_await clients[3]->find_closest_peers(
+        silent.id().bytes(), std::chrono::steady_clock::now() + std::chrono::seconds(2));
+  });
+  ASSERT_TRUE(outcome && *outcome);
+  // The silent peer never answers within the 10 s request timeout: the deadline ends the lookup.
+  EXPECT_FALSE((*outcome)->completed);
+  EXPECT_EQ(std::find((*outcome)->closest.begin(), (*outcome)->closest.end(), silent.id()),
+            (*outcome)->closest.end());
+  EXPECT_FALSE((*outcome)->closest.empty());
+  clients.clear();
+  run_pending(io);
+}
+
+TEST_F(DhtClientNetworkTest, PutValueStoresAtTheClosestPeersAndGetValueFindsIt) {
+  ASSERT_NO_FATAL_FAILURE(self_lookups());
+  const std::size_t publisher = 4;
+  Bytes key = text_bytes("/pk/");
+  const Bytes& id = peers[publisher]->id().bytes();
+  key.insert(key.end(), id.begin(), id.end());
+  const Bytes value = encode_public_key(peers[publisher]->host().identity().key.public_key());
+
+  auto stored = run_coroutine(io, [&]() -> asio::awaitable<Expected<std::size_t>> {
+    co_return co_await clients[publisher]->put_value(key, value,
+                                                     std::chrono::steady_clock::now() + kWaitLimit);
+  });
+  ASSERT_TRUE(stored && *stored) << (stored ? stored->error().message : "");
+  // k = 20: every other host stores it.
+  EXPECT_EQ(**stored, kHosts - 1);
+  EXPECT_EQ(servers[publisher]->records().size(), 0u);
+  EXPECT_EQ(servers[9]->records().size(), 1u);
+
+  auto got = run_coroutine(io, [&]() -> asio::awaitable<Expected<Bytes>> {
+    co_return co_await clients[9]->get_value(key, std::chrono::steady_clock::now() + kWaitLimit);
+  });
+  ASSERT_TRUE(got && *got) << (got ? got->error().message : "");
+  EXPECT_EQ(**got, value);
+
+  // A value the validator refuses is not sent.
+  const Bytes wrong = encode_public_key(peers[0]->host().identity().key.public_key());
+  auto refused = run_coroutine(io, [&]() -> asio::awaitable<Expected<std::size_t>> {
+    co_return co_await clients[publisher]->put_value(key, wrong,
+                                                     std::chrono::steady_clock::now() + kWaitLimit);
+  });
+  ASSERT_TRUE(refused);
+  EXPECT_FALSE(*refused);
+  // An absent key: an error, not a hang.
+  auto missing = run_coroutine(io, [&]() -> asio::awaitable<Expected<Bytes>> {
+    Bytes other = text_bytes("/pk/");
+    const Bytes& other_id = peers[2]->id().bytes();
+    other.insert(other.end(), other_id.begin(), other_id.end());
+    co_return co_await clients[9]->get_value(other, std::chrono::steady_clock::now() + kWaitLimit);
+  });
+  ASSERT_TRUE(missing);
+  EXPECT_FALSE(*missing);
+}
+
+}  // namespace
+}  // namespace an::p2p::net::test
