@@ -29,10 +29,13 @@ std::vector<OptionSpec> node_option_specs() {
   return {
       value_option("data", "DIR", "data directory (default ./data)"),
       value_option("key", "FILE", "private key file (default DIR/keys/node.key)"),
-      value_option("listen", "A,B", "P2P listen multiaddrs (default /ip4/0.0.0.0/tcp/0)", true),
+      value_option("listen", "A,B",
+                   "P2P listen multiaddrs (default /ip4/0.0.0.0/tcp/0; none: dial out only)", true),
       value_option("bootstrap", "A,B", "bootstrap peers, full multiaddrs ending in /p2p/<peer id>",
                    true),
       value_option("role", "ROLE", "bootstrap, relay or normal (default normal)"),
+      value_option("dht-mode", "MODE",
+                   "auto, client or server (default auto: server when listening)"),
       value_option("grpc", "HOST:PORT", "control API endpoint (default: a socket in the data dir)"),
       value_option("log-max-size-mb", "N", "rotate node.log at this size in MB (default 10)"),
       value_option("log-max-files", "N", "rotated log files kept (default 5)"),
@@ -104,8 +107,9 @@ std::vector<CommandSpec> make_specs() {
               "Exit code 1 when no ping succeeded.",
               {data, value_option("n", "N", "number of pings, 1-100 (default 3)")}, 1, kApiDetails),
       command("find", "PEER [-data DIR]",
-              "Show what the running node knows about a peer (addresses, connected or not).\n"
-              "Finding a peer the node has never seen needs the DHT: not supported yet.",
+              "Find a peer's addresses: from the node's connections, otherwise by a Kademlia\n"
+              "lookup of its ID through the DHT (up to 60 s), which also connects to it.\n"
+              "Exit code 1 when the peer is not found.",
               {data}, 1, kApiDetails),
       command("version", "", "Print the version.", {}),
       command("help", "[COMMAND]", "Show help for all commands or one.", {}, 1),

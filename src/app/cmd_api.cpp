@@ -30,6 +30,8 @@ extern "C" void on_ping_interrupt(int) {
 
 // Exit codes of SPEC §1 for an API error: 3 when no node runs, 2 when the node calls the
 // argument invalid, 1 otherwise.
+constexpr std::chrono::milliseconds kFindTimeout{65'000};
+
 int exit_code_for(const Error& error) {
   if (error.code == rpc::ClientErrc::kNotRunning) return kExitNotRunning;
   if (error.code == rpc::CallStatus::kInvalidArgument) return kExitUsage;
@@ -298,10 +300,16 @@ int command_find(const Words& words) {
   }
   auto client = open_client(*parsed, exit_code);
   if (!client) return exit_code;
-  auto found = client->find_peer(peer->peer_id);
+  // The node's own cap on a lookup is 60 s; a little more here lets its answer arrive.
+  auto found = client->find_peer(peer->peer_id, kFindTimeout);
   if (!found) return report(found.error());
   std::printf("Peer:        %s\n", found->peer_id().c_str());
   std::printf("Connected:   %s\n", found->connected() ? "yes" : "no");
+  if (found->found_through_dht()) {
+    std::printf("Found by:    DHT lookup (%u rounds)\n", found->lookup_hops());
+  } else {
+    std::printf("Found by:    already known to the node\n");
+  }
   if (found->addresses().empty()) {
     std::printf("Addresses:   none known\n");
   } else {

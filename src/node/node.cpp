@@ -18,6 +18,7 @@
 #include "daemon/status_file.h"
 #include "node/identity.h"
 #include "p2p/connmgr/connection_manager.h"
+#include "p2p/net/dht.h"
 #include "p2p/net/host.h"
 #include "rpc/control_server.h"
 #include "rpc/endpoint.h"
@@ -111,6 +112,7 @@ class NodeProcess {
   std::shared_ptr<spdlog::logger> logger_;
   asio::io_context io_;
   std::unique_ptr<p2p::net::Host> host_;
+  std::unique_ptr<p2p::net::Dht> dht_;
   std::unique_ptr<rpc::ControlServer> control_server_;
   // Both must be true before the io_context stops: the connections' grace period is over, and
   // the control API has answered (or abandoned) every call posted to the network thread.
@@ -195,11 +197,13 @@ int NodeProcess::run() {
   std::signal(SIGPIPE, SIG_IGN);
 
   const auto pid = daemon::current_process_id();
-  logger_->info("agentnetwork {} starting: pid {}, data dir {}, role {}", kVersion, pid,
-                paths_.data_dir.string(), role_name(options.role));
+  const auto dht_mode =
+      dht_server_mode(options) ? p2p::net::DhtMode::kServer : p2p::net::DhtMode::kClient;
+  logger_->info("agentnetwork {} starting: pid {}, data dir {}, role {}, DHT {} mode", kVersion,
+                pid, paths_.data_dir.string(), role_name(options.role),
+                p2p::net::dht_mode_name(dht_mode));
   if (options.role != Role::kNormal) {
-    logger_->warn("role {}: the DHT and relay services are not supported yet",
-                  role_name(options.role));
+    logger_->warn("role {}: the relay service is not supported yet", role_name(options.role));
   }
 
   auto identity = launch_.detached
@@ -247,6 +251,12 @@ int NodeProcess::run() {
     refresh_peers();
     request_status_write();
   });
+  // Before any connection exists, so that identify advertises the DHT protocol from the first.
+  p2p::net::DhtConfig dht_config;
+  dht_config.mode = dht_mode;
+  dht_config.connection_target = static_cast<std::size_t>(options.conn_low_water);
+  dht_ = std::make_unique<p2p::net::Dht>(*host_, io_.get_executor(), dht_config);
+  dht_->start();
 
   status_.running = true;
   status_.pid = pid;
@@ -388,6 +398,7 @@ void NodeProcess::shutdown_requested(const char* reason) {
   std::error_code ignored;
   if (peers_changed_) peers_changed_->notify();
   if (stop_requested_) stop_requested_->notify();
+  if (dht_) dht_->stop();
   bool had_peers = host_ && !host_->connected_peers().empty();
   if (host_) host_->close();
   // Connections get a moment to put their GoAway on the wire; handshakes still in progress
@@ -431,6 +442,7 @@ Expected<void> NodeProcess::start_control_api() {
   config.facts.data_dir = status_.data_dir;
   config.facts.log_file = status_.log_file;
   config.request_shutdown = [this] { shutdown_requested("Shutdown call"); };
+  config.dht = dht_.get();
   auto server = rpc::ControlServer::start(io_, *host_, std::move(config));
   if (!server) return tl::unexpected(server.error());
   control_server_ = std::move(*server);

@@ -40,6 +40,13 @@ Expected<Role> parse_role(std::string_view value) {
   return fail("invalid -role " + quote_value(value) + " (expected bootstrap, relay or normal)");
 }
 
+Expected<DhtModeSetting> parse_dht_mode(std::string_view value) {
+  if (value == "auto") return DhtModeSetting::kAuto;
+  if (value == "client") return DhtModeSetting::kClient;
+  if (value == "server") return DhtModeSetting::kServer;
+  return fail("invalid -dht-mode " + quote_value(value) + " (expected auto, client or server)");
+}
+
 Expected<double> parse_size_mb(std::string_view value) {
   double number = 0;
   auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
@@ -126,12 +133,25 @@ std::string_view role_name(Role role) {
   return "normal";
 }
 
+std::string_view dht_mode_setting_name(DhtModeSetting mode) {
+  switch (mode) {
+    case DhtModeSetting::kClient:
+      return "client";
+    case DhtModeSetting::kServer:
+      return "server";
+    case DhtModeSetting::kAuto:
+      break;
+  }
+  return "auto";
+}
+
 const std::vector<std::string>& node_option_names() {
   static const std::vector<std::string> names{"data",
                                               "key",
                                               "listen",
                                               "bootstrap",
                                               "role",
+                                              "dht-mode",
                                               "grpc",
                                               "log-max-size-mb",
                                               "log-max-files",
@@ -173,8 +193,15 @@ Expected<void> apply_node_option(NodeOptions& options, std::string_view name,
     if (value.empty()) return fail("invalid -key: the file name must not be empty");
     options.key_file = std::filesystem::path(std::string(value));
   } else if (name == "listen") {
+    if (value == "none") {
+      options.listen.clear();
+      return {};
+    }
     auto items = split_list(value);
-    if (items.empty()) return fail("invalid -listen " + quote_value(value) + ": no address given");
+    if (items.empty()) {
+      return fail("invalid -listen " + quote_value(value) +
+                  ": no address given (\"none\" for a node that only dials out)");
+    }
     std::set<std::string> seen;
     for (const auto& item : items) {
       auto parsed = parse_listen_address(item);
@@ -192,6 +219,10 @@ Expected<void> apply_node_option(NodeOptions& options, std::string_view name,
     auto role = parse_role(value);
     if (!role) return tl::unexpected(role.error());
     options.role = *role;
+  } else if (name == "dht-mode") {
+    auto mode = parse_dht_mode(value);
+    if (!mode) return tl::unexpected(mode.error());
+    options.dht_mode = *mode;
   } else if (name == "grpc") {
     if (auto checked = check_grpc_endpoint(value); !checked) return checked;
     options.grpc = std::string(value);
@@ -243,8 +274,8 @@ Expected<void> apply_config_settings(NodeOptions& options, const nlohmann::json&
         if (!item.is_string()) return fail("\"" + key + "\" must list strings");
         text += (text.empty() ? "" : ",") + item.get<std::string>();
       }
-      if (name == "bootstrap" && text.empty()) {
-        options.bootstrap.clear();
+      if (text.empty()) {
+        (name == "bootstrap" ? options.bootstrap : options.listen).clear();
         continue;
       }
     } else {
@@ -286,6 +317,7 @@ nlohmann::json options_to_config_json(const NodeOptions& options) {
   json["listen"] = options.listen;
   json["bootstrap"] = options.bootstrap;
   json["role"] = std::string(role_name(options.role));
+  json["dht_mode"] = std::string(dht_mode_setting_name(options.dht_mode));
   json["grpc"] = options.grpc;
   json["log_max_size_mb"] = options.log_max_size_mb;
   json["log_max_files"] = options.log_max_files;
@@ -298,6 +330,14 @@ nlohmann::json options_to_config_json(const NodeOptions& options) {
 }
 
 Expected<void> validate_for_start(const NodeOptions& options) {
+  if (options.role != Role::kNormal && options.dht_mode == DhtModeSetting::kClient) {
+    return fail("-dht-mode client: the " + std::string(role_name(options.role)) +
+                " role serves the DHT (use -role normal for a DHT client)");
+  }
+  if (options.role != Role::kNormal && options.listen.empty()) {
+    return fail("-listen none: the " + std::string(role_name(options.role)) +
+                " role needs a listen address (peers dial it)");
+  }
   if (options.conn_low_water > options.conn_high_water) {
     return fail("-conn-low-water " + std::to_string(options.conn_low_water) +
                 " is above -conn-high-water " + std::to_string(options.conn_high_water));
@@ -318,9 +358,12 @@ std::vector<std::string> options_to_args(const NodeOptions& options) {
   if (!options.key_file.empty()) {
     args.insert(args.end(), {"--key", daemon::make_absolute(options.key_file).string()});
   }
-  args.insert(args.end(), {"--listen", join(options.listen)});
+  args.insert(args.end(), {"--listen", options.listen.empty() ? "none" : join(options.listen)});
   if (!options.bootstrap.empty()) args.insert(args.end(), {"--bootstrap", join(options.bootstrap)});
   args.insert(args.end(), {"--role", std::string(role_name(options.role))});
+  if (options.dht_mode != DhtModeSetting::kAuto) {
+    args.insert(args.end(), {"--dht-mode", std::string(dht_mode_setting_name(options.dht_mode))});
+  }
   if (!options.grpc.empty()) args.insert(args.end(), {"--grpc", options.grpc});
   args.insert(args.end(), {"--log-max-size-mb", size_text, "--log-max-files",
                            std::to_string(options.log_max_files)});
@@ -330,6 +373,18 @@ std::vector<std::string> options_to_args(const NodeOptions& options) {
               {"--conn-low-water", std::to_string(options.conn_low_water), "--conn-high-water",
                std::to_string(options.conn_high_water), "--conn-grace", grace_text});
   return args;
+}
+
+bool dht_server_mode(const NodeOptions& options) {
+  switch (options.dht_mode) {
+    case DhtModeSetting::kServer:
+      return true;
+    case DhtModeSetting::kClient:
+      return false;
+    case DhtModeSetting::kAuto:
+      break;
+  }
+  return options.role != Role::kNormal || !options.listen.empty();
 }
 
 std::filesystem::path effective_key_file(const NodeOptions& options) {

@@ -16,12 +16,19 @@ namespace an::node {
 enum class Role { kNormal, kRelay, kBootstrap };
 std::string_view role_name(Role role);
 
+// -dht-mode: auto = server when the node listens (always for the bootstrap and relay roles),
+// client otherwise.
+enum class DhtModeSetting { kAuto, kClient, kServer };
+std::string_view dht_mode_setting_name(DhtModeSetting mode);
+
 struct NodeOptions {
   std::filesystem::path data_dir = "./data";
   std::filesystem::path key_file;  // empty: DIR/keys/node.key
+  // Empty ("-listen none"): the node only dials out.
   std::vector<std::string> listen{"/ip4/0.0.0.0/tcp/0"};
   std::vector<std::string> bootstrap;
   Role role = Role::kNormal;
+  DhtModeSetting dht_mode = DhtModeSetting::kAuto;
   std::string grpc;  // empty: the default endpoint
   double log_max_size_mb = 10;
   int log_max_files = 5;
@@ -52,6 +59,9 @@ nlohmann::json options_to_config_json(const NodeOptions& options);
 
 // Checks what can only be judged as a whole, and what this version cannot serve yet.
 Expected<void> validate_for_start(const NodeOptions& options);
+
+// Whether the node serves the DHT (see DhtModeSetting); for validated options.
+bool dht_server_mode(const NodeOptions& options);
 
 // Canonical command-line form ("--listen", "a,b", ...), with absolute paths, for the detached
 // node and for `restart`.

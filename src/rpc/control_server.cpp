@@ -208,6 +208,11 @@ class PeerWatch final : public grpc::ServerWriteReactor<v1::PeerEvent> {
   PeerWatchHandle state_;
 };
 
+// GetClosestPeers keys: as long as a record key may be.
+constexpr std::size_t kMaxDhtKeyBytes = p2p::kad::kMaxRecordKeySize;
+// How long after an operation's own deadline the guard cuts it off.
+constexpr std::chrono::milliseconds kGuardMargin{200};
+
 struct ControlServer::Impl final : public v1::Node::CallbackService {
   Impl(asio::io_context& io_context, p2p::net::Host& p2p_host, ControlServerConfig server_config)
       : io(io_context),
@@ -237,6 +242,8 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
   std::size_t pending_network_calls = 0;
   std::vector<PeerWatchHandle> watches;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+  // Stateless after construction: used on gRPC's threads to refuse bad records early.
+  const p2p::kad::NamespacedValidator validator = p2p::kad::NamespacedValidator::with_defaults();
 
   // gRPC thread: the bearer token check; OK when no token is required.
   grpc::Status authorize(const grpc::CallbackServerContext& context) const {
@@ -296,8 +303,19 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
         return;
       }
       ++pending_network_calls;
-      asio::co_spawn(io, guard(reactor, deadline, std::move(operation)),
-                     p2p::net::report_exception);
+      if constexpr (std::is_invocable_v<Operation, std::chrono::steady_clock::time_point>) {
+        // Operations that take the deadline end by themselves at it (a lookup gives up and
+        // answers with what it has), slightly before the guard would cut them off.
+        asio::co_spawn(io,
+                       guard(reactor, deadline + kGuardMargin,
+                             [operation = std::move(operation), deadline]() mutable {
+                               return operation(deadline);
+                             }),
+                       p2p::net::report_exception);
+      } else {
+        asio::co_spawn(io, guard(reactor, deadline, std::move(operation)),
+                       p2p::net::report_exception);
+      }
     });
     return reactor;
   }
@@ -462,48 +480,114 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
                                      v1::FindPeerResponse* response) override {
     auto peer = parse_peer_argument(request->peer_id());
     if (!peer) return invalid_argument(context, peer.error().message);
-    return answer_on_network_thread(context, [this, peer = *peer, response] {
-      const bool connected = host.connection_to(peer) != nullptr;
-      const auto* info = host.peer_info(peer);
-      if (!connected && (info == nullptr || info->addresses.empty())) {
-        return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                            peer.to_string() +
-                                " is not known to this node, and finding peers through the "
-                                "Kademlia DHT is not supported yet");
-      }
-      response->set_peer_id(peer.to_string());
-      response->set_connected(connected);
-      if (info != nullptr) {
-        for (const auto& address : info->addresses)
-          response->add_addresses(address.to_string());
-      }
-      return grpc::Status::OK;
-    });
+    if (*peer == host.peer_id()) return invalid_argument(context, "that is this node's own ID");
+    return run_on_network_thread(
+        context, kDhtCallCap,
+        [this, peer = *peer, response](
+            std::chrono::steady_clock::time_point deadline) -> asio::awaitable<grpc::Status> {
+          response->set_peer_id(peer.to_string());
+          if (config.dht == nullptr) {
+            // Without a DHT, what the node knows is all there is.
+            const bool connected = host.connection_to(peer) != nullptr;
+            const auto* info = host.peer_info(peer);
+            if (!connected && (info == nullptr || info->addresses.empty())) co_return no_dht();
+            response->set_connected(connected);
+            if (info != nullptr) {
+              for (const auto& address : info->addresses)
+                response->add_addresses(address.to_string());
+            }
+            co_return grpc::Status::OK;
+          }
+          auto found = co_await config.dht->find_peer(peer, deadline);
+          if (!found) {
+            auto code = config.dht->routing_table_size() == 0 ? grpc::StatusCode::UNAVAILABLE
+                                                              : grpc::StatusCode::NOT_FOUND;
+            co_return grpc::Status(code, found.error().message);
+          }
+          for (const auto& address : found->addresses)
+            response->add_addresses(address.to_string());
+          response->set_connected(found->connected);
+          response->set_found_through_dht(found->through_dht);
+          response->set_lookup_hops(static_cast<std::uint32_t>(found->hops));
+          co_return grpc::Status::OK;
+        });
   }
 
   grpc::ServerUnaryReactor* GetClosestPeers(grpc::CallbackServerContext* context,
                                             const v1::GetClosestPeersRequest* request,
-                                            v1::GetClosestPeersResponse*) override {
+                                            v1::GetClosestPeersResponse* response) override {
     if (request->key().empty()) return invalid_argument(context, "key is empty");
-    return dht_unimplemented(context, "GetClosestPeers");
+    if (request->key().size() > kMaxDhtKeyBytes) {
+      return invalid_argument(context,
+                              "key is longer than " + std::to_string(kMaxDhtKeyBytes) + " bytes");
+    }
+    p2p::Bytes key(request->key().begin(), request->key().end());
+    return run_on_network_thread(
+        context, kDhtCallCap,
+        [this, key = std::move(key), response](
+            std::chrono::steady_clock::time_point deadline) -> asio::awaitable<grpc::Status> {
+          if (config.dht == nullptr) co_return no_dht();
+          if (config.dht->routing_table_size() == 0) co_return no_dht_peers();
+          auto outcome = co_await config.dht->closest_peers(key, deadline);
+          if (!outcome) {
+            co_return grpc::Status(grpc::StatusCode::UNAVAILABLE, outcome.error().message);
+          }
+          for (const auto& peer : outcome->closest)
+            response->add_peer_ids(peer.to_string());
+          co_return grpc::Status::OK;
+        });
   }
 
   grpc::ServerUnaryReactor* PutValue(grpc::CallbackServerContext* context,
                                      const v1::PutValueRequest* request,
-                                     v1::PutValueResponse*) override {
+                                     v1::PutValueResponse* response) override {
     if (request->key().empty()) return invalid_argument(context, "key is empty");
     if (request->value().size() > kMaxRecordValueBytes) {
       return invalid_argument(
           context, "value is larger than " + std::to_string(kMaxRecordValueBytes) + " bytes");
     }
-    return dht_unimplemented(context, "PutValue");
+    p2p::Bytes key(request->key().begin(), request->key().end());
+    p2p::Bytes value(request->value().begin(), request->value().end());
+    // Checked here, on gRPC's thread (no shared state): a bad record costs the network nothing.
+    auto valid = validator.validate(key, value, std::chrono::system_clock::now());
+    if (!valid) return invalid_argument(context, valid.error().message);
+    return run_on_network_thread(
+        context, kDhtCallCap,
+        [this, key = std::move(key), value = std::move(value), response](
+            std::chrono::steady_clock::time_point deadline) -> asio::awaitable<grpc::Status> {
+          if (config.dht == nullptr) co_return no_dht();
+          const bool had_peers = config.dht->routing_table_size() > 0;
+          auto stored = co_await config.dht->put_value(key, value, deadline);
+          if (!stored) {
+            co_return grpc::Status(grpc::StatusCode::UNAVAILABLE, stored.error().message);
+          }
+          if (had_peers && *stored == 0) {
+            co_return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   "stored on this node, but no DHT peer accepted the record");
+          }
+          response->set_stored_at(static_cast<std::uint32_t>(*stored));
+          co_return grpc::Status::OK;
+        });
   }
 
   grpc::ServerUnaryReactor* GetValue(grpc::CallbackServerContext* context,
                                      const v1::GetValueRequest* request,
-                                     v1::GetValueResponse*) override {
+                                     v1::GetValueResponse* response) override {
     if (request->key().empty()) return invalid_argument(context, "key is empty");
-    return dht_unimplemented(context, "GetValue");
+    p2p::Bytes key(request->key().begin(), request->key().end());
+    if (auto known = validator.lookup(key); !known) {
+      return invalid_argument(context, known.error().message);
+    }
+    return run_on_network_thread(
+        context, kDhtCallCap,
+        [this, key = std::move(key), response](
+            std::chrono::steady_clock::time_point deadline) -> asio::awaitable<grpc::Status> {
+          if (config.dht == nullptr) co_return no_dht();
+          auto value = co_await config.dht->get_value(key, deadline);
+          if (!value) co_return grpc::Status(grpc::StatusCode::NOT_FOUND, value.error().message);
+          response->set_value(value->data(), value->size());
+          co_return grpc::Status::OK;
+        });
   }
 
   grpc::ServerUnaryReactor* Shutdown(grpc::CallbackServerContext* context,
@@ -565,11 +649,12 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
     return finish_now(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message));
   }
 
-  grpc::ServerUnaryReactor* dht_unimplemented(grpc::CallbackServerContext* context,
-                                              const char* method) {
-    return finish_now(
-        context, grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                              std::string(method) + ": the Kademlia DHT is not supported yet"));
+  static grpc::Status no_dht() {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this node runs without the DHT");
+  }
+  static grpc::Status no_dht_peers() {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "no DHT peers known yet (is the node connected to a bootstrap peer?)");
   }
 
   // Network thread: delivers one event to every watcher, dropping ended streams.

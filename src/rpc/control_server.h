@@ -15,6 +15,7 @@
 
 #include <asio/io_context.hpp>
 
+#include "p2p/net/dht.h"
 #include "p2p/net/host.h"
 #include "rpc/endpoint.h"
 #include "util/expected.h"
@@ -25,6 +26,8 @@ namespace an::rpc {
 inline constexpr std::chrono::seconds kConnectCap{30};
 inline constexpr std::chrono::seconds kPingCap{10};  // per ping
 inline constexpr std::chrono::seconds kDisconnectCap{10};
+// FindPeer, GetClosestPeers, PutValue, GetValue: one iterative lookup plus one round of requests.
+inline constexpr std::chrono::seconds kDhtCallCap{60};
 inline constexpr std::uint32_t kMaxPingCount = 100;
 // Calls that wait on the network (Connect, Ping) in flight at once; more are refused with
 // RESOURCE_EXHAUSTED so that a flood of clients cannot pile work onto the network thread.
@@ -55,6 +58,8 @@ struct ControlServerConfig {
   NodeFacts facts;
   // Called on the network thread once a Shutdown call has been answered.
   std::function<void()> request_shutdown;
+  // The node's DHT, used on the network thread; null: the DHT methods answer UNAVAILABLE.
+  p2p::net::Dht* dht = nullptr;
 };
 
 class ControlServer {

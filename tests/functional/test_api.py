@@ -236,14 +236,18 @@ class StatusAndEndpointTest(ApiTestCase):
         self.assert_code(code.NOT_FOUND, client.Disconnect, peer_id=foreign)
         self.assert_code(code.NOT_FOUND, client.Ping, peer_id=foreign)
         self.assert_code(code.NOT_FOUND, client.Ping, peer_id=foreign, count=3)
-        # Finding a peer never seen needs the DHT.
-        self.assert_code(code.UNIMPLEMENTED, client.FindPeer, peer_id=foreign)
+        # A peer never seen, by a node that knows no DHT peer: nobody to ask.
+        error = self.assert_code(code.UNAVAILABLE, client.FindPeer, peer_id=foreign)
+        self.assertIn("no DHT peers", error.details())
 
-        # The DHT methods say that they do not exist yet, never a fake success.
+        # The DHT methods of a node with no DHT peers: a clear error, never a fake success
+        # (test_dht.py covers them in a network).
         key = b"/pk/" + foreign.encode()
-        self.assert_code(code.UNIMPLEMENTED, client.GetClosestPeers, key=key)
-        self.assert_code(code.UNIMPLEMENTED, client.PutValue, key=key, value=b"value")
-        self.assert_code(code.UNIMPLEMENTED, client.GetValue, key=key)
+        self.assert_code(code.UNAVAILABLE, client.GetClosestPeers, key=key)
+        # Not a /pk/ record (the key does not even hold a peer ID): refused before any work.
+        self.assert_code(code.INVALID_ARGUMENT, client.PutValue, key=key, value=b"value")
+        self.assert_code(code.INVALID_ARGUMENT, client.PutValue, key=b"/other/k", value=b"v")
+        self.assert_code(code.NOT_FOUND, client.GetValue, key=key)
         for method in (client.GetClosestPeers, client.PutValue, client.GetValue):
             self.assert_code(code.INVALID_ARGUMENT, method, key=b"")
         self.assert_code(code.INVALID_ARGUMENT, client.PutValue, key=key,
@@ -372,10 +376,6 @@ class PeersTest(ApiTestCase):
         self.assertEqual(ca.GetStatus().peer_count, 0)
         self.assert_code(code.NOT_FOUND, ca.Disconnect, peer_id=b.id)
         self.assert_code(code.NOT_FOUND, ca.Ping, peer_id=b.id)
-        # B is still known (peer store), no longer connected.
-        known = ca.FindPeer(peer_id=b.id)
-        self.assertEqual(known.peer_id, b.id)
-        self.assertFalse(known.connected)
 
         # A's watch saw the whole story, in order.
         done = events.wait_for(lambda e: e.type == DISCONNECTED and e.peer.peer_id == b.id,
@@ -389,6 +389,13 @@ class PeersTest(ApiTestCase):
         self.assertEqual(types.count(DISCONNECTED), 1, types)
         self.assertEqual(of_b[0].peer.direction, OUTBOUND)
         self.assertEqual(done.peer.direction, OUTBOUND)
+
+        # B is still known: FindPeer looks it up through the DHT (A's routing table still holds
+        # B, a DHT server), which dials it again.
+        known = ca.FindPeer(peer_id=b.id)
+        self.assertEqual(known.peer_id, b.id)
+        self.assertIn(strip_p2p(b.address), known.addresses)
+        self.assertTrue(known.found_through_dht, known)
 
     def test_connect_right_after_disconnect_makes_a_new_connection(self):
         a = self.start_api_node("a")

@@ -201,12 +201,12 @@ class ApiCliTest(harness.NodeTestCase):
         for line in errors:
             self.assertTrue(line.startswith("error: NOT_FOUND"), result)
 
-    def test_find_of_an_unknown_peer_is_not_supported_yet(self):
+    def test_find_of_an_unknown_peer_without_dht_peers_fails(self):
         data, _, _ = self.start_peer("a")
         stranger = self.other_peer_id()
         result = self.cli("find", stranger, "-data", data)
-        line = self.assert_one_line_error(result, 1, "UNIMPLEMENTED", stranger)
-        self.assertIn("not supported yet", line)
+        line = self.assert_one_line_error(result, 1, "UNAVAILABLE", stranger)
+        self.assertIn("no DHT peers", line)
         self.assertEqual(result.out, "")
 
     # ---- errors ----

@@ -41,10 +41,12 @@ def strip_p2p(multiaddr):
 class NetworkTestCase(harness.NodeTestCase):
     """Helpers for nodes that talk to each other."""
 
-    def start_peer(self, name, bootstrap=None, listen=LOOPBACK_ANY_PORT):
+    def start_peer(self, name, bootstrap=None, listen=LOOPBACK_ANY_PORT, dht_mode=None):
         """Starts a node in <tmp>/<name>; returns (data dir, node ID, its dialable address)."""
         data = self.data_dir(name)
         extra = ["-bootstrap", bootstrap] if bootstrap else []
+        if dht_mode:
+            extra += ["-dht-mode", dht_mode]
         _, status = self.start_node(data, listen=listen, extra=extra)
         node_id = status["node_id"]
         self.assertRegex(node_id, PEER_ID_RE)
@@ -198,9 +200,11 @@ class TwoNodesTest(NetworkTestCase):
 class ThreeNodesTest(NetworkTestCase):
 
     def test_star_and_disconnect(self):
+        # B and C are DHT clients: the hub does not tell one of the other (test_dht.py covers
+        # discovery), so the star stays a star.
         a, a_id, a_addr = self.start_peer("a")
-        b, b_id, _ = self.start_peer("b", bootstrap=a_addr)
-        c, c_id, _ = self.start_peer("c", bootstrap=a_addr)
+        b, b_id, _ = self.start_peer("b", bootstrap=a_addr, dht_mode="client")
+        c, c_id, _ = self.start_peer("c", bootstrap=a_addr, dht_mode="client")
 
         a_status = self.wait_peers(a, [b_id, c_id])
         for peer_id in (b_id, c_id):
@@ -317,8 +321,9 @@ class HubTest(NetworkTestCase):
         spokes = [self.data_dir("spoke%02d" % i) for i in range(HUB_PEERS)]
 
         # Start the spokes concurrently; every `start` must end, and succeed, in bounded time.
+        # DHT clients: the spokes do not learn of each other through the hub.
         starters = [self.spawn_binary(["start", "-data", d, "-listen", LOOPBACK_ANY_PORT,
-                                       "-bootstrap", hub_addr],
+                                       "-bootstrap", hub_addr, "-dht-mode", "client"],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                     for d in spokes]
         deadline = time.monotonic() + harness.CLI_TIMEOUT

@@ -104,9 +104,10 @@ class NamespacedValidator final : public Validator {
 
   Expected<void> validate(ByteView key, ByteView value, TimePoint now) const override;
   Expected<std::size_t> select(ByteView key, std::span<const ByteView> values) const override;
+  // The validator of the key's namespace; an error naming the namespace when none is registered.
+  Expected<const Validator*> lookup(ByteView key) const;
 
  private:
-  Expected<const Validator*> lookup(ByteView key) const;
   std::map<std::string, std::unique_ptr<Validator>, std::less<>> validators_;
 };
 

@@ -133,7 +133,10 @@ asio::awaitable<Expected<kad::Message>> DhtClient::request(PeerId peer, kad::Mes
   const kad::MessageType type = message.type;
   auto connected = co_await ensure_connected(peer, std::move(addresses));
   if (!*alive) co_return fail("DHT client destroyed");
-  if (!connected) co_return tl::unexpected(connected.error());
+  if (!connected) {
+    routing_table_.remove(peer);
+    co_return tl::unexpected(connected.error());
+  }
 
   auto holder = std::make_shared<std::shared_ptr<Stream>>();
   asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
@@ -222,10 +225,19 @@ asio::awaitable<Expected<LookupOutcome>> DhtClient::find_closest_peers(
       state->stop.notify();
       co_return fail("DHT client destroyed");
     }
+    // A caller that stopped waiting (e.g. `lookup || timer`) cancels us: give up at once rather
+    // than at the deadline, which the caller would otherwise have to wait for.
+    auto cancellation = co_await asio::this_coro::cancellation_state;
+    if (cancellation.cancelled() != asio::cancellation_type::none) {
+      state->stopped = true;
+      state->stop.notify();
+      co_return fail("lookup cancelled");
+    }
   }
   state->stopped = true;
   state->stop.notify();
   outcome.closest = lookup.result();
+  outcome.addresses = std::move(state->addresses);
   outcome.stats = lookup.stats();
   outcome.hops = lookup.hops();
   co_return outcome;
@@ -268,6 +280,8 @@ asio::awaitable<std::vector<std::optional<kad::Message>>> DhtClient::fan_out(
   while (state->pending > 0 && std::chrono::steady_clock::now() < deadline) {
     (void)co_await state->changed.wait_until(deadline);
     if (!*alive) break;
+    auto cancellation = co_await asio::this_coro::cancellation_state;
+    if (cancellation.cancelled() != asio::cancellation_type::none) break;
   }
   state->stopped = true;
   state->stop.notify();

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "p2p/kad/lookup.h"
@@ -39,6 +40,9 @@ struct LookupOutcome {
   int hops = 0;
   // False when the deadline came first: `closest` is then the best result so far.
   bool completed = false;
+  // Addresses that answers gave for the peers they named (the first answer naming a peer with
+  // addresses wins), e.g. the target's own when it was found.
+  std::unordered_map<PeerId, std::vector<Multiaddr>> addresses;
 };
 
 class DhtClient {
@@ -54,7 +58,9 @@ class DhtClient {
   // Sends one request to `peer` on a new /ipfs/kad/1.0.0 stream and returns its answer, whose
   // type must be the request's. Dials the peer first when it is not connected, with `addresses`
   // (without /p2p/) or, when empty, those the Host knows. Errors: no address, dial failure,
-  // stream or protocol failure, malformed or mistyped answer, request_timeout.
+  // stream or protocol failure, malformed or mistyped answer, request_timeout. A peer that
+  // cannot be dialled leaves the routing table, as in go-libp2p-kad-dht (it re-enters when it
+  // connects and identify shows it serving the DHT again).
   asio::awaitable<Expected<kad::Message>> request(PeerId peer, kad::Message message,
                                                   std::vector<Multiaddr> addresses = {});
 

@@ -75,10 +75,14 @@ DhtServer::~DhtServer() {
   *alive_ = false;
 }
 
-void DhtServer::start() {
+void DhtServer::start(bool serve_requests) {
   if (started_) return;
   started_ = true;
   auto alive = alive_;
+  host_.on_peer_identified([this, alive](const PeerId& peer, const PeerInfo& info) {
+    if (*alive) peer_identified(peer, info);
+  });
+  if (!serve_requests) return;
   host_.set_handler(std::string(kad::kProtocolId),
                     [this, alive](std::shared_ptr<Stream> stream) -> asio::awaitable<void> {
                       if (!*alive) {
@@ -87,9 +91,6 @@ void DhtServer::start() {
                       }
                       co_await serve(std::move(stream));
                     });
-  host_.on_peer_identified([this, alive](const PeerId& peer, const PeerInfo& info) {
-    if (*alive) peer_identified(peer, info);
-  });
 }
 
 void DhtServer::peer_identified(const PeerId& peer, const PeerInfo& info) {

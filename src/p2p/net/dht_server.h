@@ -39,11 +39,13 @@ class DhtServer {
   DhtServer(const DhtServer&) = delete;
   DhtServer& operator=(const DhtServer&) = delete;
 
-  // Registers the /ipfs/kad/1.0.0 handler (server mode) and starts following identify: a peer
-  // whose protocols list /ipfs/kad/1.0.0 enters the routing table, one whose list does not (any
-  // more) leaves it. Call once. Disconnections are not followed: go-libp2p-kad-dht keeps a
+  // Starts following identify: a peer whose protocols list /ipfs/kad/1.0.0 enters the routing
+  // table, one whose list does not (any more) leaves it. With `serve_requests` (server mode) it
+  // also registers the /ipfs/kad/1.0.0 handler, so that identify advertises the protocol; a
+  // client-mode node keeps a routing table for its own lookups but neither advertises nor
+  // answers. Call once. Disconnections are not followed: go-libp2p-kad-dht keeps a
   // disconnected peer in its table too, until it fails queries (the client side's business).
-  void start();
+  void start(bool serve_requests = true);
 
   // The answer to one request from `from`: nullopt when the protocol has none (ADD_PROVIDER),
   // an error when the request is refused (the stream is then reset, as go does). No I/O; public
@@ -52,6 +54,7 @@ class DhtServer {
                                                        const kad::Message& request);
 
   kad::RoutingTable& routing_table() { return routing_table_; }
+  const kad::RoutingTable& routing_table() const { return routing_table_; }
   kad::RecordStore& records() { return records_; }
   kad::ProviderStore& providers() { return providers_; }
   // Inbound kad streams being served.
