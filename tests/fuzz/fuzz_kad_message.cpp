@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <cstdlib>
 #include <string_view>
+#include <vector>
 
 #include "p2p/kad/cbor.h"
 #include "p2p/kad/message.h"
 #include "p2p/kad/records.h"
+#include "p2p/wire/length_prefixed.h"
 
 namespace {
 
@@ -21,22 +23,54 @@ void check_message(ByteView input) {
 }
 
 void check_frames(ByteView input) {
-  // Feed in chunks whose sizes come from the input itself; a small cap exercises the refusal.
-  kad::FrameDecoder decoder(input.empty() ? 16 : 16 + input[0] * 64);
+  // A small cap, taken from the input itself, exercises the refusal.
+  const std::size_t max_size = input.empty() ? 16 : 16 + input[0] * 64;
+  // The whole input at once first: arriving in pieces must give the same messages and the same
+  // outcome at the end.
+  std::vector<ByteView> whole;
+  ByteView rest = input;
+  an::Expected<std::optional<ByteView>> last = std::optional<ByteView>{};
+  for (;;) {
+    const std::size_t before = rest.size();
+    last = take_frame(rest, max_size);
+    if (!last || !last->has_value()) {
+      if (rest.size() != before) std::abort();
+      break;
+    }
+    if ((*last)->size() > max_size || before - rest.size() <= (*last)->size()) std::abort();
+    whole.push_back(**last);
+    check_message(**last);
+  }
+
+  // Then in chunks whose sizes follow a fixed cycle, keeping what was not taken yet.
+  Bytes pending;
+  std::size_t taken = 0;
   std::size_t offset = 0;
   std::size_t step = 1;
   while (offset < input.size()) {
     const std::size_t chunk = std::min(step, input.size() - offset);
-    if (!decoder.feed(input.subspan(offset, chunk))) return;
+    pending.insert(pending.end(), input.begin() + static_cast<std::ptrdiff_t>(offset),
+                   input.begin() + static_cast<std::ptrdiff_t>(offset + chunk));
     offset += chunk;
     step = step * 3 % 17 + 1;
-    while (true) {
-      auto next = decoder.next();
-      if (!next) return;
+    ByteView view(pending);
+    for (;;) {
+      auto next = take_frame(view, max_size);
+      if (!next) {
+        // Refused as soon as the prefix shows it, and for the same reason as the whole input.
+        if (last || taken != whole.size() || next.error().code != last.error().code) std::abort();
+        return;
+      }
       if (!next->has_value()) break;
-      check_message(**next);
+      if (taken >= whole.size() ||
+          !std::equal(whole[taken].begin(), whole[taken].end(), (*next)->begin(), (*next)->end())) {
+        std::abort();
+      }
+      ++taken;
     }
+    pending = Bytes(view.begin(), view.end());
   }
+  if (taken != whole.size() || !last) std::abort();
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "p2p/relay/messages.h"
 #include "p2p/relay/voucher.h"
+#include "p2p/wire/length_prefixed.h"
 
 namespace {
 
@@ -52,9 +53,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The same bytes as a stream of frames.
   ByteView rest = input;
   for (int frames = 0; frames < 1000; ++frames) {
-    auto frame = relay::take_frame(rest);
-    if (!frame || !frame->has_value()) break;
+    const std::size_t before = rest.size();
+    auto frame = an::p2p::take_frame(rest, relay::kMaxMessageSize);
+    if (!frame || !frame->has_value()) {
+      if (rest.size() != before) std::abort();
+      break;
+    }
     if ((*frame)->size() > relay::kMaxMessageSize) std::abort();
+    if (before - rest.size() > relay::kMaxLengthPrefixSize + (*frame)->size()) std::abort();
     (void)relay::decode_hop(**frame);
   }
   return 0;

@@ -268,63 +268,6 @@ Bytes encode_frame(const Message& message) {
   return out;
 }
 
-Expected<std::optional<std::uint64_t>> FrameDecoder::pending_length(std::size_t& prefix_size) {
-  ByteView rest(buffer_.data() + offset_, buffer_.size() - offset_);
-  // A varint ends at the first byte without the continuation bit.
-  std::size_t end = 0;
-  while (end < rest.size() && end < kMaxVarintLength && (rest[end] & 0x80) != 0)
-    ++end;
-  if (end == kMaxVarintLength) return fail("kad: message length prefix longer than 9 bytes");
-  if (end == rest.size()) return std::optional<std::uint64_t>{};  // incomplete
-  ByteView cursor = rest.subspan(0, end + 1);
-  auto length = read_varint(cursor);
-  if (!length) return fail("kad: bad message length prefix: " + length.error().message);
-  if (*length > max_message_size_) {
-    return fail("kad: message of " + std::to_string(*length) + " bytes exceeds the limit of " +
-                std::to_string(max_message_size_));
-  }
-  prefix_size = end + 1;
-  return std::optional<std::uint64_t>(*length);
-}
-
-Expected<void> FrameDecoder::feed(ByteView bytes) {
-  if (failed_) return fail("kad: stream already failed");
-  // Drop consumed bytes before growing the buffer.
-  if (offset_ > 0) {
-    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(offset_));
-    offset_ = 0;
-  }
-  buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
-  std::size_t prefix_size = 0;
-  auto length = pending_length(prefix_size);
-  if (!length) {
-    failed_ = true;
-    return tl::unexpected(length.error());
-  }
-  return {};
-}
-
-Expected<std::optional<Bytes>> FrameDecoder::next() {
-  if (failed_) return fail("kad: stream already failed");
-  std::size_t prefix_size = 0;
-  auto length = pending_length(prefix_size);
-  if (!length) {
-    failed_ = true;
-    return tl::unexpected(length.error());
-  }
-  if (!length->has_value()) return std::optional<Bytes>{};
-  const std::size_t body = static_cast<std::size_t>(**length);
-  if (buffered() - prefix_size < body) return std::optional<Bytes>{};
-  const auto start = buffer_.begin() + static_cast<std::ptrdiff_t>(offset_ + prefix_size);
-  Bytes message(start, start + static_cast<std::ptrdiff_t>(body));
-  offset_ += prefix_size + body;
-  if (offset_ == buffer_.size()) {
-    buffer_.clear();
-    offset_ = 0;
-  }
-  return std::optional<Bytes>(std::move(message));
-}
-
 std::vector<Peer> providers_from_sender(const Message& request, const PeerId& sender) {
   std::vector<Peer> accepted;
   for (const auto& peer : request.provider_peers) {

@@ -1,5 +1,5 @@
 // Kademlia RPC messages of /ipfs/kad/1.0.0: codec and uvarint framing, no I/O. Functions: any
-// thread. A FrameDecoder is one stream's state, one thread at a time; it owns its buffer.
+// thread. Frames are taken from received bytes by take_frame (p2p/wire/length_prefixed.h).
 #pragma once
 
 #include <cstddef>
@@ -106,32 +106,6 @@ Expected<Message> decode(ByteView message);
 
 // encode() with its uvarint length prefix: the bytes to write on the stream.
 Bytes encode_frame(const Message& message);
-
-// Splits a stream into messages. feed() the bytes as they arrive, then call next() until it
-// returns nullopt. A length prefix that is malformed or announces more than the cap is an error
-// as soon as it is seen (before the body is buffered); after an error the stream is unusable.
-class FrameDecoder {
- public:
-  explicit FrameDecoder(std::size_t max_message_size = kMaxMessageSize)
-      : max_message_size_(max_message_size) {}
-
-  Expected<void> feed(ByteView bytes);
-  // The next whole message (without its prefix), nullopt when more bytes are needed.
-  Expected<std::optional<Bytes>> next();
-
-  // Bytes received but not yet returned by next().
-  std::size_t buffered() const { return buffer_.size() - offset_; }
-  bool failed() const { return failed_; }
-
- private:
-  // The length of the message at offset_: nullopt if the prefix is incomplete.
-  Expected<std::optional<std::uint64_t>> pending_length(std::size_t& prefix_size);
-
-  std::size_t max_message_size_;
-  Bytes buffer_;
-  std::size_t offset_ = 0;
-  bool failed_ = false;
-};
 
 // The provider peers of an ADD_PROVIDER request that a server may record: those whose ID is the
 // sender's (go-libp2p-kad-dht's handleAddProvider ignores providers "not from originator") and

@@ -3,16 +3,12 @@
 #include <algorithm>
 #include <array>
 
+#include "p2p/wire/length_prefixed.h"
+
 namespace an::p2p::net {
 namespace {
 
 constexpr std::size_t kReadChunk = 4096;
-
-// A length prefix still being received: every byte so far has the continuation bit.
-bool prefix_incomplete(ByteView received) {
-  return received.size() < kMaxVarintLength &&
-         std::all_of(received.begin(), received.end(), [](std::uint8_t b) { return b & 0x80; });
-}
 
 // Outside the coroutine: GCC 12 misreports vector construction from iterators in coroutine
 // frames (-Wfree-nonheap-object).
@@ -33,16 +29,18 @@ asio::awaitable<Expected<std::optional<Bytes>>> read_framed(ByteStream& stream,
   std::optional<std::size_t> body_size;
   std::size_t header_size = 0;
   for (;;) {
-    if (!body_size && !received.empty() && !prefix_incomplete(received)) {
-      ByteView rest(received);
-      auto length = read_varint(rest);
-      if (!length) co_return fail("malformed message length: " + length.error().message);
-      if (*length > max_size) {
-        co_return fail("message of " + std::to_string(*length) + " bytes is over the limit of " +
-                       std::to_string(max_size));
+    if (!body_size) {
+      // The prefix alone rather than take_frame: its length bounds the reads of the body below.
+      auto prefix = read_length_prefix(received);
+      if (!prefix) co_return fail("malformed message length: " + prefix.error().message);
+      if (*prefix) {
+        if ((*prefix)->length > max_size) {
+          co_return fail("message of " + std::to_string((*prefix)->length) +
+                         " bytes is over the limit of " + std::to_string(max_size));
+        }
+        body_size = static_cast<std::size_t>((*prefix)->length);
+        header_size = (*prefix)->size;
       }
-      body_size = static_cast<std::size_t>(*length);
-      header_size = received.size() - rest.size();
     }
     if (body_size && received.size() >= header_size + *body_size) {
       const std::size_t end = header_size + *body_size;

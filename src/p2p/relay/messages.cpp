@@ -388,31 +388,4 @@ Bytes encode_framed(const StopMessage& message) {
   return frame(encode(message));
 }
 
-Expected<std::optional<ByteView>> take_frame(ByteView& buffer, std::size_t max_size) {
-  // A prefix with as many continuation bytes as the encoding of max_size has bytes announces
-  // more than max_size (non-minimal encodings are refused anyway): fail as soon as it is seen,
-  // before waiting for the rest of it.
-  const std::size_t longest_prefix = encode_varint(max_size).size();
-  std::size_t continuation_bytes = 0;
-  while (continuation_bytes < buffer.size() && (buffer[continuation_bytes] & 0x80) != 0) {
-    if (++continuation_bytes >= longest_prefix) {
-      return fail("relay frame: the length prefix announces more than " + std::to_string(max_size) +
-                  " bytes");
-    }
-  }
-  if (continuation_bytes == buffer.size()) return std::optional<ByteView>{};  // incomplete
-  ByteView rest = buffer;
-  auto length = read_varint(rest);
-  if (!length) return fail("relay frame: bad length prefix: " + length.error().message);
-  if (*length > max_size) {
-    return fail("relay frame: message of " + std::to_string(*length) +
-                " bytes exceeds the limit of " + std::to_string(max_size));
-  }
-  if (rest.size() < *length) return std::optional<ByteView>{};  // body incomplete
-  const auto size = static_cast<std::size_t>(*length);
-  ByteView message = rest.subspan(0, size);
-  buffer = rest.subspan(size);
-  return std::optional<ByteView>(message);
-}
-
 }  // namespace an::p2p::relay

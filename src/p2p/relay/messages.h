@@ -1,6 +1,7 @@
 // Circuit relay v2 wire messages (libp2p/specs relay/circuit-v2.md): HopMessage, StopMessage and
-// their parts, encoding, decoding and the uvarint length-prefixed framing. Pure functions over
-// caller-owned buffers; any thread. Decoded values own their bytes.
+// their parts, encoding, decoding and the uvarint length-prefixed framing (take_frame in
+// p2p/wire/length_prefixed.h splits it). Pure functions over caller-owned buffers; any thread.
+// Decoded values own their bytes.
 #pragma once
 
 #include <cstddef>
@@ -118,12 +119,5 @@ Expected<Reservation> decode_reservation(ByteView message);
 Bytes frame(ByteView message);
 Bytes encode_framed(const HopMessage& message);
 Bytes encode_framed(const StopMessage& message);
-
-// Takes one length-prefixed message from the front of `buffer` (bytes read so far). Returns
-// nullopt when more bytes are needed (buffer untouched), the message (pointing into `buffer`,
-// which is advanced past it) when complete, or an error when the prefix is malformed or
-// announces more than `max_size` bytes: the reader can fail before buffering the body.
-Expected<std::optional<ByteView>> take_frame(ByteView& buffer,
-                                             std::size_t max_size = kMaxMessageSize);
 
 }  // namespace an::p2p::relay

@@ -14,6 +14,7 @@
 #include <random>
 
 #include "p2p/crypto/keys.h"
+#include "p2p/wire/length_prefixed.h"
 #include "support/hex.h"
 
 namespace an::p2p::kad {
@@ -334,97 +335,42 @@ TEST(KadMessage, ProvidersFromSender) {
   EXPECT_EQ(accepted[0].addrs.size(), 1u);
 }
 
-TEST(KadFrameDecoder, ByteByByteAndBatched) {
+// The framing cases without kad messages are in length_prefixed_test.cpp.
+TEST(KadMessage, FramesTakenByteByByteAndBatched) {
   const Message a = full_message();
   Message b;
   b.type = MessageType::kPing;
   const Bytes stream = cat({encode_frame(a), encode_frame(b), encode_frame(a)});
 
-  FrameDecoder slow;
   std::vector<Bytes> messages;
+  Bytes pending;
   for (std::uint8_t byte : stream) {
-    ASSERT_TRUE(slow.feed(ByteView(&byte, 1)).has_value());
+    pending.push_back(byte);
+    ByteView rest(pending);
     while (true) {
-      auto next = slow.next();
+      auto next = take_frame(rest, kMaxMessageSize);
       ASSERT_TRUE(next.has_value());
       if (!next->has_value()) break;
-      messages.push_back(std::move(**next));
+      messages.emplace_back((*next)->begin(), (*next)->end());
     }
+    pending = Bytes(rest.begin(), rest.end());
   }
   ASSERT_EQ(messages.size(), 3u);
   EXPECT_EQ(*decode(messages[0]), a);
   EXPECT_EQ(*decode(messages[1]), b);
-  EXPECT_EQ(slow.buffered(), 0u);
+  EXPECT_EQ(*decode(messages[2]), a);
+  EXPECT_TRUE(pending.empty());
 
-  FrameDecoder fast;
-  ASSERT_TRUE(fast.feed(stream).has_value());
+  ByteView rest(stream);
   std::size_t count = 0;
   while (true) {
-    auto next = fast.next();
+    auto next = take_frame(rest, kMaxMessageSize);
     ASSERT_TRUE(next.has_value());
     if (!next->has_value()) break;
     ++count;
   }
   EXPECT_EQ(count, 3u);
-}
-
-TEST(KadFrameDecoder, EmptyMessageAndPartialFrame) {
-  FrameDecoder decoder;
-  ASSERT_TRUE(decoder
-                  .feed(from_hex("00"
-                                 "05"
-                                 "0805"))
-                  .has_value());
-  auto first = decoder.next();
-  ASSERT_TRUE(first.has_value() && first->has_value());
-  EXPECT_TRUE((*first)->empty());
-  auto second = decoder.next();
-  ASSERT_TRUE(second.has_value());
-  EXPECT_FALSE(second->has_value());  // 5 bytes announced, 2 received
-  EXPECT_EQ(decoder.buffered(), 3u);
-}
-
-TEST(KadFrameDecoder, RefusesOversizeBeforeTheBody) {
-  FrameDecoder decoder;
-  Bytes prefix;
-  append_varint(prefix, kMaxMessageSize + 1);
-  auto fed = decoder.feed(prefix);
-  EXPECT_FALSE(fed.has_value());
-  EXPECT_TRUE(decoder.failed());
-  EXPECT_FALSE(decoder.next().has_value());
-  EXPECT_FALSE(decoder.feed(from_hex("00")).has_value());
-
-  FrameDecoder exact;
-  Bytes at_cap;
-  append_varint(at_cap, kMaxMessageSize);
-  EXPECT_TRUE(exact.feed(at_cap).has_value());
-
-  FrameDecoder small(16);
-  EXPECT_TRUE(small.feed(from_hex("10")).has_value());
-  EXPECT_FALSE(FrameDecoder(16).feed(from_hex("11")).has_value());
-}
-
-TEST(KadFrameDecoder, OversizeSecondFrameFailsOnNext) {
-  FrameDecoder decoder(8);
-  ASSERT_TRUE(decoder
-                  .feed(from_hex("020805"
-                                 "09"))
-                  .has_value());
-  auto first = decoder.next();
-  ASSERT_TRUE(first.has_value() && first->has_value());
-  EXPECT_FALSE(decoder.next().has_value());
-  EXPECT_TRUE(decoder.failed());
-}
-
-TEST(KadFrameDecoder, MalformedPrefixes) {
-  EXPECT_FALSE(FrameDecoder().feed(from_hex("8000")).has_value());  // non-minimal varint
-  EXPECT_FALSE(FrameDecoder().feed(from_hex("ffffffffffffffffff")).has_value());  // 9 x 0xff
-  EXPECT_FALSE(FrameDecoder().feed(from_hex("ffffffffffffffff7f")).has_value());  // > cap
-  FrameDecoder partial;
-  EXPECT_TRUE(partial.feed(from_hex("8080")).has_value());  // incomplete, not yet wrong
-  auto next = partial.next();
-  ASSERT_TRUE(next.has_value());
-  EXPECT_FALSE(next->has_value());
+  EXPECT_TRUE(rest.empty());
 }
 
 }  // namespace
