@@ -43,6 +43,16 @@ std::vector<OptionSpec> node_option_specs() {
       value_option("conn-high-water", "N",
                    "trim when more than N peers are connected (default 400)"),
       value_option("conn-grace", "SEC", "new peers are not trimmed for SEC seconds (default 20)"),
+      value_option("static-relay", "A,B",
+                   "relays to hold a reservation on, full multiaddrs ending in /p2p/<peer id>",
+                   true),
+      value_option("relay-max-reservations", "N",
+                   "relay service: reservations held at once (default 128)"),
+      value_option("relay-circuit-duration", "SEC",
+                   "relay service: each relayed connection's time limit (default 120, 0: none)"),
+      value_option("relay-circuit-bytes", "N",
+                   "relay service: bytes per direction per relayed connection (default 131072, "
+                   "0: none)"),
   };
 }
 

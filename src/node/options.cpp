@@ -89,20 +89,34 @@ Expected<double> parse_grace_seconds(std::string_view value) {
   return number;
 }
 
-Expected<void> check_bootstrap_address(std::string_view text) {
+// -bootstrap and -static-relay: a dialable address of one peer.
+Expected<void> check_peer_address(std::string_view option, std::string_view text) {
+  const std::string what = "invalid -" + std::string(option) + " address";
   auto address = p2p::Multiaddr::parse(text);
-  if (!address) return fail("invalid -bootstrap address: " + address.error().message);
+  if (!address) return fail(what + ": " + address.error().message);
   auto peer = address->peer_id_component();
-  if (!peer) {
-    return fail("invalid -bootstrap address " + quote_value(text) +
-                ": it must end with /p2p/<peer id>");
-  }
+  if (!peer) return fail(what + " " + quote_value(text) + ": it must end with /p2p/<peer id>");
   const auto& parts = address->components();
-  if (parts.size() < 3 || parts.back().code != p2p::kProtocolP2p) {
-    return fail("invalid -bootstrap address " + quote_value(text) +
+  bool circuit = false;
+  for (const auto& part : parts)
+    circuit = circuit || part.code == p2p::kProtocolP2pCircuit;
+  if (parts.size() < 3 || parts.back().code != p2p::kProtocolP2p || circuit) {
+    return fail(what + " " + quote_value(text) +
                 ": expected /ip4|ip6|dns|dns4|dns6/HOST/tcp/PORT/p2p/<peer id>");
   }
   return {};
+}
+
+Expected<std::int64_t> parse_whole_number(std::string_view name, std::string_view value,
+                                          std::int64_t low, std::int64_t high,
+                                          std::string_view unit) {
+  std::int64_t number = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+  if (ec != std::errc() || end != value.data() + value.size() || number < low || number > high) {
+    return fail("invalid -" + std::string(name) + " " + quote_value(value) + " (expected " +
+                std::string(unit) + ", " + std::to_string(low) + "-" + std::to_string(high) + ")");
+  }
+  return number;
 }
 
 Expected<void> check_grpc_endpoint(std::string_view text) {
@@ -152,6 +166,10 @@ const std::vector<std::string>& node_option_names() {
                                               "bootstrap",
                                               "role",
                                               "dht-mode",
+                                              "static-relay",
+                                              "relay-max-reservations",
+                                              "relay-circuit-duration",
+                                              "relay-circuit-bytes",
                                               "grpc",
                                               "log-max-size-mb",
                                               "log-max-files",
@@ -212,9 +230,28 @@ Expected<void> apply_node_option(NodeOptions& options, std::string_view name,
   } else if (name == "bootstrap") {
     auto items = split_list(value);
     for (const auto& item : items) {
-      if (auto checked = check_bootstrap_address(item); !checked) return checked;
+      if (auto checked = check_peer_address("bootstrap", item); !checked) return checked;
     }
     options.bootstrap = items;
+  } else if (name == "static-relay") {
+    auto items = split_list(value);
+    for (const auto& item : items) {
+      if (auto checked = check_peer_address("static-relay", item); !checked) return checked;
+    }
+    options.static_relays = items;
+  } else if (name == "relay-max-reservations") {
+    auto number = parse_whole_number(name, value, 1, 100000, "a whole number");
+    if (!number) return tl::unexpected(number.error());
+    options.relay_max_reservations = static_cast<int>(*number);
+  } else if (name == "relay-circuit-duration") {
+    auto number = parse_whole_number(name, value, 0, 86400, "seconds, 0 for no limit");
+    if (!number) return tl::unexpected(number.error());
+    options.relay_circuit_duration_seconds = static_cast<int>(*number);
+  } else if (name == "relay-circuit-bytes") {
+    auto number =
+        parse_whole_number(name, value, 0, std::int64_t{1} << 40, "bytes, 0 for no limit");
+    if (!number) return tl::unexpected(number.error());
+    options.relay_circuit_bytes = *number;
   } else if (name == "role") {
     auto role = parse_role(value);
     if (!role) return tl::unexpected(role.error());
@@ -269,13 +306,17 @@ Expected<void> apply_config_settings(NodeOptions& options, const nlohmann::json&
       text = value.get<std::string>();
     } else if (value.is_number() && !value.is_boolean()) {
       text = value.dump();
-    } else if (value.is_array() && (name == "listen" || name == "bootstrap")) {
+    } else if (value.is_array() &&
+               (name == "listen" || name == "bootstrap" || name == "static-relay")) {
       for (const auto& item : value) {
         if (!item.is_string()) return fail("\"" + key + "\" must list strings");
         text += (text.empty() ? "" : ",") + item.get<std::string>();
       }
       if (text.empty()) {
-        (name == "bootstrap" ? options.bootstrap : options.listen).clear();
+        (name == "bootstrap"      ? options.bootstrap
+         : name == "static-relay" ? options.static_relays
+                                  : options.listen)
+            .clear();
         continue;
       }
     } else {
@@ -318,6 +359,10 @@ nlohmann::json options_to_config_json(const NodeOptions& options) {
   json["bootstrap"] = options.bootstrap;
   json["role"] = std::string(role_name(options.role));
   json["dht_mode"] = std::string(dht_mode_setting_name(options.dht_mode));
+  json["static_relay"] = options.static_relays;
+  json["relay_max_reservations"] = options.relay_max_reservations;
+  json["relay_circuit_duration"] = options.relay_circuit_duration_seconds;
+  json["relay_circuit_bytes"] = options.relay_circuit_bytes;
   json["grpc"] = options.grpc;
   json["log_max_size_mb"] = options.log_max_size_mb;
   json["log_max_files"] = options.log_max_files;
@@ -364,6 +409,13 @@ std::vector<std::string> options_to_args(const NodeOptions& options) {
   if (options.dht_mode != DhtModeSetting::kAuto) {
     args.insert(args.end(), {"--dht-mode", std::string(dht_mode_setting_name(options.dht_mode))});
   }
+  if (!options.static_relays.empty()) {
+    args.insert(args.end(), {"--static-relay", join(options.static_relays)});
+  }
+  args.insert(args.end(),
+              {"--relay-max-reservations", std::to_string(options.relay_max_reservations),
+               "--relay-circuit-duration", std::to_string(options.relay_circuit_duration_seconds),
+               "--relay-circuit-bytes", std::to_string(options.relay_circuit_bytes)});
   if (!options.grpc.empty()) args.insert(args.end(), {"--grpc", options.grpc});
   args.insert(args.end(), {"--log-max-size-mb", size_text, "--log-max-files",
                            std::to_string(options.log_max_files)});

@@ -2,6 +2,7 @@
 // Value types; any thread.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -37,6 +38,14 @@ struct NodeOptions {
   int conn_low_water = 100;
   int conn_high_water = 400;
   double conn_grace_seconds = 20;
+  // Circuit relay v2. Relays this node holds a reservation on (each a full multiaddr with
+  // /p2p/), so that peers can reach it through them.
+  std::vector<std::string> static_relays;
+  // The hop service of the relay and bootstrap roles (go-libp2p's defaults): reservations held
+  // at once, and each relayed connection's limits (0: none).
+  int relay_max_reservations = 128;
+  int relay_circuit_duration_seconds = 120;
+  std::int64_t relay_circuit_bytes = 128 * 1024;
 };
 
 // The option names a node command accepts, as written after the dashes.

@@ -204,5 +204,78 @@ TEST(OptionsTest, ConnectionLimits) {
   EXPECT_EQ(value_after("--conn-grace"), "3");
 }
 
+TEST(OptionsTest, DhtModeAndListenNone) {
+  NodeOptions options;
+  EXPECT_EQ(options.dht_mode, DhtModeSetting::kAuto);
+  EXPECT_TRUE(dht_server_mode(options));
+  ASSERT_TRUE(apply_node_option(options, "listen", "none"));
+  EXPECT_TRUE(options.listen.empty());
+  EXPECT_FALSE(dht_server_mode(options));
+  ASSERT_TRUE(apply_node_option(options, "dht-mode", "server"));
+  EXPECT_TRUE(dht_server_mode(options));
+  EXPECT_TRUE(validate_for_start(options).has_value());
+  auto args = options_to_args(options);
+  auto listen = std::find(args.begin(), args.end(), "--listen");
+  ASSERT_NE(listen, args.end());
+  EXPECT_EQ(*(listen + 1), "none");
+
+  auto bad = apply_node_option(options, "dht-mode", "maybe");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("expected auto, client or server"), std::string::npos);
+
+  NodeOptions relay;
+  ASSERT_TRUE(apply_node_option(relay, "role", "relay"));
+  EXPECT_TRUE(dht_server_mode(relay));
+  ASSERT_TRUE(apply_node_option(relay, "dht-mode", "client"));
+  auto refused = validate_for_start(relay);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("serves the DHT"), std::string::npos);
+  NodeOptions bootstrap;
+  ASSERT_TRUE(apply_node_option(bootstrap, "role", "bootstrap"));
+  ASSERT_TRUE(apply_node_option(bootstrap, "listen", "none"));
+  refused = validate_for_start(bootstrap);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("needs a listen address"), std::string::npos);
+
+  NodeOptions from_config;
+  ASSERT_TRUE(apply_config_json(from_config,
+                                nlohmann::json::parse(R"({"listen": [], "dht_mode": "client"})")));
+  EXPECT_TRUE(from_config.listen.empty());
+  EXPECT_EQ(from_config.dht_mode, DhtModeSetting::kClient);
+}
+
+TEST(OptionsTest, RelaySettings) {
+  NodeOptions options;
+  EXPECT_EQ(options.relay_max_reservations, 128);
+  EXPECT_EQ(options.relay_circuit_duration_seconds, 120);
+  EXPECT_EQ(options.relay_circuit_bytes, 128 * 1024);
+  const std::string relay = std::string("/ip4/127.0.0.1/tcp/4001/p2p/") + kPeer;
+  ASSERT_TRUE(apply_node_option(options, "static-relay", relay));
+  EXPECT_EQ(options.static_relays, std::vector<std::string>{relay});
+  ASSERT_TRUE(apply_node_option(options, "relay-max-reservations", "2"));
+  ASSERT_TRUE(apply_node_option(options, "relay-circuit-duration", "0"));
+  ASSERT_TRUE(apply_node_option(options, "relay-circuit-bytes", "4096"));
+  auto args = options_to_args(options);
+  auto value_after = [&](const std::string& flag) {
+    auto found = std::find(args.begin(), args.end(), flag);
+    return found == args.end() || found + 1 == args.end() ? std::string() : *(found + 1);
+  };
+  EXPECT_EQ(value_after("--static-relay"), relay);
+  EXPECT_EQ(value_after("--relay-max-reservations"), "2");
+  EXPECT_EQ(value_after("--relay-circuit-duration"), "0");
+  EXPECT_EQ(value_after("--relay-circuit-bytes"), "4096");
+  for (auto [name, value] : std::vector<std::pair<const char*, std::string>>{
+           {"static-relay", "/ip4/127.0.0.1/tcp/4001"},
+           {"static-relay", relay + "/p2p-circuit/p2p/" + kPeer},
+           {"relay-max-reservations", "0"},
+           {"relay-circuit-duration", "-1"},
+           {"relay-circuit-bytes", "lots"}}) {
+    NodeOptions rejected;
+    auto applied = apply_node_option(rejected, name, value);
+    ASSERT_FALSE(applied.has_value()) << name << " " << value;
+    EXPECT_NE(applied.error().message.find(name), std::string::npos) << applied.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace an::node
