@@ -13,6 +13,12 @@ asio::awaitable<Expected<std::size_t>> TcpByteStream::read_some_from_source(
   co_return count;
 }
 
+asio::awaitable<Expected<void>> TcpByteStream::wait_readable_from_source() {
+  auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
+  if (ec) co_return fail("read: " + ec.message(), ec);
+  co_return Expected<void>{};
+}
+
 asio::awaitable<Expected<void>> TcpByteStream::write_all(ByteView bytes) {
   auto [ec, count] =
       co_await asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()), use_tuple);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <asio.hpp>
+#include <memory>
 #include <span>
 #include <utility>
 
@@ -37,6 +38,14 @@ class ByteStream {
   // Bytes pushed back and not read yet, handed over to whoever reads the source directly.
   Bytes take_unread() { return std::exchange(pushed_back_, Bytes{}); }
 
+  // Waits until a read would not have to wait for the remote (data, EOF or an error is there),
+  // so that a reader of a quiet stream need not hold a buffer meanwhile. Transports that cannot
+  // tell return at once: their reader then holds its buffer during the read.
+  asio::awaitable<Expected<void>> wait_readable() {
+    if (!pushed_back_.empty()) co_return Expected<void>{};
+    co_return co_await wait_readable_from_source();
+  }
+
   virtual asio::awaitable<Expected<void>> write_all(ByteView bytes) = 0;
   // Half-close: no more writes from us.
   virtual asio::awaitable<Expected<void>> close_write() = 0;
@@ -46,6 +55,9 @@ class ByteStream {
  protected:
   virtual asio::awaitable<Expected<std::size_t>> read_some_from_source(
       std::span<std::uint8_t> buffer) = 0;
+  virtual asio::awaitable<Expected<void>> wait_readable_from_source() {
+    co_return Expected<void>{};
+  }
 
  private:
   Bytes pushed_back_;
@@ -63,9 +75,37 @@ class TcpByteStream final : public ByteStream {
  protected:
   asio::awaitable<Expected<std::size_t>> read_some_from_source(
       std::span<std::uint8_t> buffer) override;
+  asio::awaitable<Expected<void>> wait_readable_from_source() override;
 
  private:
   asio::ip::tcp::socket socket_;
+};
+
+// Forwards to a stream held elsewhere too (a multiplexed Stream that a relayed connection runs
+// over), so that it can be owned like a socket: a SecureConnection owns its transport.
+class SharedByteStream final : public ByteStream {
+ public:
+  explicit SharedByteStream(std::shared_ptr<ByteStream> inner) : inner_(std::move(inner)) {}
+  asio::awaitable<Expected<void>> write_all(ByteView bytes) override {
+    co_return co_await inner_->write_all(bytes);
+  }
+  asio::awaitable<Expected<void>> close_write() override {
+    co_return co_await inner_->close_write();
+  }
+  void abort() override { inner_->abort(); }
+  ByteStream& inner() { return *inner_; }
+
+ protected:
+  asio::awaitable<Expected<std::size_t>> read_some_from_source(
+      std::span<std::uint8_t> buffer) override {
+    co_return co_await inner_->read_some(buffer);
+  }
+  asio::awaitable<Expected<void>> wait_readable_from_source() override {
+    co_return co_await inner_->wait_readable();
+  }
+
+ private:
+  std::shared_ptr<ByteStream> inner_;
 };
 
 // Reads exactly buffer.size() bytes; EOF before that is an error.

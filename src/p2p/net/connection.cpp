@@ -19,8 +19,8 @@ Stream::Stream(std::shared_ptr<Connection> connection, std::uint32_t id, Directi
     : connection_(std::move(connection)),
       id_(id),
       direction_(direction),
-      readable_(connection_->secure_->transport().socket().get_executor()),
-      writable_(connection_->secure_->transport().socket().get_executor()) {}
+      readable_(connection_->secure_->executor()),
+      writable_(connection_->secure_->executor()) {}
 
 Stream::~Stream() {
   // A stream dropped before we finished writing is reset, so the peer does not wait forever.
@@ -60,6 +60,14 @@ asio::awaitable<Expected<std::size_t>> Stream::read_some_from_source(
     }
   }
   co_return co_await read_from_connection(buffer);
+}
+
+asio::awaitable<Expected<void>> Stream::wait_readable_from_source() {
+  // A pending negotiation answer is read with the caller's buffer, like any data.
+  while (!pending_negotiation_ && inbox_start_ == inbox_.size() && !remote_closed_ && !reset_) {
+    co_await readable_.wait();
+  }
+  co_return Expected<void>{};
 }
 
 asio::awaitable<Expected<std::size_t>> Stream::read_from_connection(
@@ -138,27 +146,28 @@ void Stream::abort() {
 
 Expected<std::shared_ptr<Connection>> make_connection(UpgradedConnection upgraded,
                                                       Direction direction, Multiaddr remote_address,
-                                                      Multiaddr local_address) {
+                                                      Multiaddr local_address, bool relayed) {
   yamux::Config config;
   config.is_initiator = direction == Direction::kOutbound;
   auto session = yamux::Session::create(config);
   if (!session) return tl::unexpected(session.error());
   return std::make_shared<Connection>(std::move(upgraded), std::move(*session), direction,
-                                      std::move(remote_address), std::move(local_address));
+                                      std::move(remote_address), std::move(local_address), relayed);
 }
 
 Connection::Connection(UpgradedConnection upgraded, yamux::Session session, Direction direction,
-                       Multiaddr remote_address, Multiaddr local_address)
+                       Multiaddr remote_address, Multiaddr local_address, bool relayed)
     : secure_(std::move(upgraded.secure)),
       session_(std::move(session)),
       direction_(direction),
+      relayed_(relayed),
       remote_peer_(secure_->remote_peer()),
       remote_address_(std::move(remote_address)),
       local_address_(std::move(local_address)),
-      output_ready_(secure_->transport().socket().get_executor()),
-      output_drained_(secure_->transport().socket().get_executor()),
-      peer_ready_signal_(secure_->transport().socket().get_executor()),
-      buffer_release_timer_(secure_->transport().socket().get_executor()) {}
+      output_ready_(secure_->executor()),
+      output_drained_(secure_->executor()),
+      peer_ready_signal_(secure_->executor()),
+      buffer_release_timer_(secure_->executor()) {}
 
 asio::awaitable<bool> Connection::wait_peer_ready(std::chrono::steady_clock::time_point deadline) {
   // Keeps the connection alive across the wait, whoever holds the caller's reference.
@@ -175,7 +184,7 @@ Connection::~Connection() = default;
 Expected<void> Connection::start(InboundStreamHandler on_inbound, ClosedHandler on_closed) {
   on_inbound_ = std::move(on_inbound);
   on_closed_ = std::move(on_closed);
-  auto executor = secure_->transport().socket().get_executor();
+  auto executor = secure_->executor();
   auto self = shared_from_this();
   asio::co_spawn(
       executor, [self]() { return self->read_loop(); }, report_exception);

@@ -51,6 +51,7 @@ class Stream final : public ByteStream, public std::enable_shared_from_this<Stre
  protected:
   asio::awaitable<Expected<std::size_t>> read_some_from_source(
       std::span<std::uint8_t> buffer) override;
+  asio::awaitable<Expected<void>> wait_readable_from_source() override;
 
  private:
   friend class Connection;
@@ -78,7 +79,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   using ClosedHandler = std::function<void(Connection&, const std::string& reason)>;
 
   Connection(UpgradedConnection upgraded, yamux::Session session, Direction direction,
-             Multiaddr remote_address, Multiaddr local_address);
+             Multiaddr remote_address, Multiaddr local_address, bool relayed = false);
   ~Connection();
 
   // Starts the reader and writer. Call once, right after construction.
@@ -97,6 +98,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     return !closed_ && !closing_ && !session_.local_went_away() && !session_.remote_went_away();
   }
   Direction direction() const { return direction_; }
+  // Runs over a stream of a connection to a circuit relay (remote_address() then contains
+  // /p2p-circuit): limited in time and data by the relay, so a direct connection is preferred.
+  bool relayed() const { return relayed_; }
   const PeerId& remote_peer() const { return remote_peer_; }
   const Multiaddr& remote_address() const { return remote_address_; }
   const Multiaddr& local_address() const { return local_address_; }
@@ -125,6 +129,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::unique_ptr<SecureConnection> secure_;
   yamux::Session session_;
   Direction direction_;
+  bool relayed_;
   PeerId remote_peer_;
   Multiaddr remote_address_;
   Multiaddr local_address_;
@@ -150,6 +155,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 // Builds a Connection from an upgraded one; the session config follows the direction.
 Expected<std::shared_ptr<Connection>> make_connection(UpgradedConnection upgraded,
                                                       Direction direction, Multiaddr remote_address,
-                                                      Multiaddr local_address);
+                                                      Multiaddr local_address,
+                                                      bool relayed = false);
 
 }  // namespace an::p2p::net

@@ -6,9 +6,11 @@
 
 #include "p2p/crypto/keys.h"
 #include "p2p/identify/peer_record.h"
+#include "p2p/net/framed.h"
 #include "p2p/net/negotiate.h"
 #include "p2p/net/tcp_transport.h"
 #include "p2p/ping/ping.h"
+#include "p2p/relay/messages.h"
 
 namespace an::p2p::net {
 namespace {
@@ -49,6 +51,55 @@ Expected<tcp::endpoint> listen_endpoint(const Multiaddr& address) {
   auto ip = asio::ip::make_address(parts[0].value, ec);
   if (ec) return fail("cannot listen on " + address.to_string() + ": " + ec.message());
   return tcp::endpoint(ip, static_cast<unsigned short>(std::stoul(parts[1].value)));
+}
+
+struct CircuitAddress {
+  Multiaddr relay_address;  // ends in /p2p/RELAY
+  PeerId relay;
+};
+
+// RELAY/p2p-circuit/p2p/TARGET split at the circuit; nullopt for an address without one.
+Expected<std::optional<CircuitAddress>> split_circuit_address(const Multiaddr& address) {
+  const std::string text = address.to_string();
+  static constexpr std::string_view kCircuit = "/p2p-circuit";
+  const auto at = text.find(kCircuit);
+  if (at == std::string::npos) return std::optional<CircuitAddress>();
+  auto relay_address = Multiaddr::parse(text.substr(0, at));
+  auto target_part = Multiaddr::parse(text.substr(at + kCircuit.size()));
+  const bool target_only = target_part && target_part->components().size() == 1 &&
+                           target_part->components()[0].code == kProtocolP2p;
+  if (!relay_address || !target_only) {
+    return fail("cannot dial " + text + ": expected RELAY/p2p/ID/p2p-circuit/p2p/ID");
+  }
+  auto relay_text = relay_address->peer_id_component();
+  if (!relay_text) return fail("cannot dial " + text + ": the relay part has no /p2p/ peer ID");
+  auto relay = PeerId::parse(*relay_text);
+  if (!relay) return tl::unexpected(relay.error());
+  return std::optional<CircuitAddress>(CircuitAddress{std::move(*relay_address), *relay});
+}
+
+// The peer's known addresses that lead to it directly, with its /p2p/ ID.
+std::vector<Multiaddr> direct_addresses(const PeerInfo* info, const PeerId& peer) {
+  std::vector<Multiaddr> result;
+  if (info == nullptr) return result;
+  for (const auto& address : info->addresses) {
+    const auto& parts = address.components();
+    const bool relayed = std::any_of(parts.begin(), parts.end(), [](const auto& component) {
+      return component.code == kProtocolP2pCircuit;
+    });
+    if (!relayed) result.push_back(address.without_p2p().with_peer_id(peer));
+  }
+  return result;
+}
+
+// One hop request and its answer.
+asio::awaitable<Expected<relay::HopMessage>> hop_exchange(ByteStream& stream, Bytes request) {
+  auto written = co_await write_framed(stream, request);
+  if (!written) co_return tl::unexpected(written.error());
+  auto answer = co_await read_framed(stream, relay::kMaxMessageSize);
+  if (!answer) co_return tl::unexpected(answer.error());
+  if (!answer->has_value()) co_return fail("the relay closed the stream without answering");
+  co_return relay::decode_hop(**answer);
 }
 
 }  // namespace
@@ -152,8 +203,8 @@ asio::awaitable<void> Host::upgrade_inbound_connection(tcp::socket socket) {
 }
 
 Expected<std::shared_ptr<Connection>> Host::adopt(UpgradedConnection upgraded, Direction direction,
-                                                  Multiaddr remote, Multiaddr local) {
-  auto connection = make_connection(std::move(upgraded), direction, remote, local);
+                                                  Multiaddr remote, Multiaddr local, bool relayed) {
+  auto connection = make_connection(std::move(upgraded), direction, remote, local, relayed);
   if (!connection) return connection;
   auto alive = alive_;
   auto started = (*connection)
@@ -229,7 +280,16 @@ asio::awaitable<Expected<std::shared_ptr<Connection>>> Host::connect(const Multi
   auto peer = PeerId::parse(*peer_text);
   if (!peer) co_return tl::unexpected(peer.error());
   if (*peer == identity_.peer_id) co_return fail("cannot dial ourselves");
-  if (auto existing = connection_to(*peer)) co_return existing;
+  auto circuit = split_circuit_address(address);
+  if (!circuit) co_return tl::unexpected(circuit.error());
+  // A relayed connection does not stop us dialing a direct one (as go: it is only "limited").
+  auto existing = connection_to(*peer);
+  if (existing && (!existing->relayed() || circuit->has_value())) co_return existing;
+  if (circuit->has_value()) {
+    CircuitAddress parts = std::move(**circuit);
+    co_return co_await connect_via_relay(address, std::move(parts.relay_address), parts.relay,
+                                         *peer);
+  }
   auto socket = co_await dial_tcp(
       address, std::chrono::duration_cast<std::chrono::milliseconds>(kDialTimeout));
   if (!*alive) co_return fail("host closed");
@@ -243,6 +303,92 @@ asio::awaitable<Expected<std::shared_ptr<Connection>>> Host::connect(const Multi
   if (!*alive || closed_) co_return fail("host closed");
   if (!upgraded) co_return tl::unexpected(upgraded.error());
   co_return adopt(std::move(*upgraded), Direction::kOutbound, remote, local);
+}
+
+asio::awaitable<Expected<std::shared_ptr<Connection>>> Host::connect_to_relay(
+    Multiaddr relay_address, PeerId relay) {
+  if (relay == identity_.peer_id) co_return fail("cannot relay through ourselves");
+  if (auto existing = connection_to(relay)) co_return existing;
+  if (relay_address.components().size() > 1) co_return co_await connect(relay_address);
+  // Only /p2p/RELAY: the addresses we know for it.
+  std::vector<Multiaddr> candidates = direct_addresses(peer_info(relay), relay);
+  auto alive = alive_;
+  std::string last_error = "no known address";
+  for (const auto& candidate : candidates) {
+    auto connected = co_await connect(candidate);
+    if (!*alive) co_return fail("host closed");
+    if (connected) co_return connected;
+    last_error = connected.error().message;
+  }
+  co_return fail("cannot reach relay " + relay.to_string() + ": " + last_error);
+}
+
+asio::awaitable<Expected<std::shared_ptr<Connection>>> Host::connect_via_relay(
+    Multiaddr address, Multiaddr relay_address, PeerId relay, PeerId target) {
+  auto alive = alive_;
+  auto relay_connection = co_await connect_to_relay(std::move(relay_address), relay);
+  if (!*alive || closed_) co_return fail("host closed");
+  if (!relay_connection) co_return tl::unexpected(relay_connection.error());
+  std::vector<std::string> protocols{std::string(relay::kHopProtocolId)};
+  auto opened = co_await new_stream_on(*relay_connection, std::move(protocols));
+  if (!*alive || closed_) co_return fail("host closed");
+  if (!opened) co_return tl::unexpected(opened.error());
+  std::shared_ptr<Stream> stream = std::move(*opened);
+
+  relay::HopMessage request;
+  request.type = relay::HopType::kConnect;
+  request.peer = relay::Peer{target, {}, 0};
+  auto answer = co_await with_timeout(hop_exchange(*stream, relay::encode(request)),
+                                      kRelayDialTimeout, "relay CONNECT");
+  if (!*alive || closed_) co_return fail("host closed");
+  if (!answer) {
+    stream->abort();
+    co_return fail("relay " + relay.to_string() + ": " + answer.error().message);
+  }
+  if (answer->type != relay::HopType::kStatus || !answer->status) {
+    stream->abort();
+    co_return fail("relay " + relay.to_string() + " answered CONNECT with a non-STATUS message");
+  }
+  if (*answer->status != relay::Status::kOk) {
+    stream->abort();
+    co_return fail("relay " + relay.to_string() + " refused to connect to " + target.to_string() +
+                   ": " + std::string(relay::status_name(*answer->status)));
+  }
+
+  Multiaddr local = (*relay_connection)->local_address();
+  auto transport = std::make_unique<SharedByteStream>(stream);
+  auto upgraded =
+      co_await with_timeout(upgrade_outbound(std::move(transport), identity_, target),
+                            kUpgradeTimeout, "relayed handshake with " + target.to_string());
+  if (!*alive || closed_) co_return fail("host closed");
+  if (!upgraded) {
+    stream->abort();
+    co_return tl::unexpected(upgraded.error());
+  }
+  co_return adopt(std::move(*upgraded), Direction::kOutbound, std::move(address), std::move(local),
+                  true);
+}
+
+asio::awaitable<Expected<std::shared_ptr<Connection>>> Host::accept_relayed(
+    std::shared_ptr<Stream> stream, PeerId source, Multiaddr remote_address) {
+  auto alive = alive_;
+  Multiaddr local = stream->connection().local_address();
+  auto transport = std::make_unique<SharedByteStream>(stream);
+  // identity_ is copied: the handshake may outlive the host (see upgrade_inbound).
+  auto upgraded = co_await with_timeout(upgrade_inbound(std::move(transport), identity_),
+                                        kUpgradeTimeout, "relayed inbound handshake");
+  if (!*alive || closed_) co_return fail("host closed");
+  if (!upgraded) {
+    stream->abort();
+    co_return tl::unexpected(upgraded.error());
+  }
+  if (!(upgraded->secure->remote_peer() == source)) {
+    upgraded->secure->abort();
+    co_return fail("relayed connection: the relay announced " + source.to_string() +
+                   " but the peer authenticated as " + upgraded->secure->remote_peer().to_string());
+  }
+  co_return adopt(std::move(*upgraded), Direction::kInbound, std::move(remote_address),
+                  std::move(local), true);
 }
 
 asio::awaitable<Expected<std::shared_ptr<Stream>>> Host::new_stream(
@@ -340,10 +486,13 @@ std::shared_ptr<Connection> Host::connection_to(const PeerId& peer) const {
   if (found == connections_.end()) return nullptr;
   // A connection that is closing (either side sent GoAway) cannot carry new streams: callers
   // get a fresh connection instead.
+  std::shared_ptr<Connection> relayed;
   for (const auto& connection : found->second) {
-    if (connection->accepts_new_streams()) return connection;
+    if (!connection->accepts_new_streams()) continue;
+    if (!connection->relayed()) return connection;
+    if (!relayed) relayed = connection;
   }
-  return nullptr;
+  return relayed;
 }
 
 std::vector<PeerId> Host::connected_peers() const {

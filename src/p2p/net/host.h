@@ -23,6 +23,8 @@ inline constexpr std::size_t kMaxPendingInboundUpgrades = 64;  // handshakes in 
 inline constexpr std::chrono::seconds kStreamNegotiationTimeout{10};
 inline constexpr std::chrono::seconds kIdentifyTimeout{10};
 inline constexpr std::chrono::seconds kPingTimeout{10};
+// Circuit relay v2 (the hop protocol's CONNECT answer, as go's client waits for it on dialing).
+inline constexpr std::chrono::seconds kRelayDialTimeout{60};
 // Streams we open on a new connection before the peer shows that its side is set up: js-libp2p
 // aborts a connection on which more than 10 streams arrive that early.
 inline constexpr std::size_t kMaxEarlyStreams = 8;
@@ -67,13 +69,26 @@ class Host {
   const std::vector<Multiaddr>& listen_addresses() const { return listen_addresses_; }
   // Addresses to tell peers (identify): listen addresses, unspecified hosts expanded.
   void set_advertised_addresses(std::vector<Multiaddr> addresses);
+  // What identify tells peers: the advertised addresses, or the listen addresses if none are set.
+  const std::vector<Multiaddr>& advertised_addresses() const {
+    return advertised_addresses_.empty() ? listen_addresses_ : advertised_addresses_;
+  }
 
   // Registers a protocol handler; the stream's protocol is negotiated before it is called.
   void set_handler(const std::string& protocol, StreamHandler handler);
   std::vector<std::string> protocols() const;
 
-  // Connects (or reuses the connection) to the peer named by the /p2p/ part of `address`.
+  // Connects (or reuses the connection) to the peer named by the /p2p/ part of `address`. Only
+  // a circuit address reuses a relayed connection; others dial a direct one next to it.
+  // A circuit address, RELAY/p2p-circuit/p2p/TARGET with RELAY either a dialable address ending
+  // in /p2p/ID or just /p2p/ID of a relay we are connected to or know addresses of, dials
+  // through that relay (circuit relay v2 CONNECT) and yields a relayed() connection.
   asio::awaitable<Expected<std::shared_ptr<Connection>>> connect(const Multiaddr& address);
+  // Secures (as the Noise responder) and adopts a stream that a relay handed us with a STOP
+  // CONNECT from `source`, as a relayed inbound connection with `remote_address`. The
+  // authenticated peer must be `source`.
+  asio::awaitable<Expected<std::shared_ptr<Connection>>> accept_relayed(
+      std::shared_ptr<Stream> stream, PeerId source, Multiaddr remote_address);
   // Opens a stream to a connected peer and negotiates one of `protocols`.
   asio::awaitable<Expected<std::shared_ptr<Stream>>> new_stream(const PeerId& peer,
                                                                 std::vector<std::string> protocols);
@@ -86,7 +101,8 @@ class Host {
   asio::awaitable<Expected<std::chrono::nanoseconds>> ping(const PeerId& peer);
 
   void disconnect(const PeerId& peer);
-  // A connection to the peer that can carry new streams (not closing), or nullptr.
+  // A connection to the peer that can carry new streams (not closing), or nullptr. A direct
+  // connection is preferred to a relayed one.
   std::shared_ptr<Connection> connection_to(const PeerId& peer) const;
   std::vector<PeerId> connected_peers() const;
   const PeerInfo* peer_info(const PeerId& peer) const;
@@ -105,13 +121,21 @@ class Host {
   void close();
 
   const PeerId& peer_id() const { return identity_.peer_id; }
+  asio::io_context& io_context() { return io_; }
   const LocalIdentity& identity() const { return identity_; }
 
  private:
   asio::awaitable<void> accept_loop(std::shared_ptr<asio::ip::tcp::acceptor> acceptor);
   asio::awaitable<void> upgrade_inbound_connection(asio::ip::tcp::socket socket);
   Expected<std::shared_ptr<Connection>> adopt(UpgradedConnection upgraded, Direction direction,
-                                              Multiaddr remote, Multiaddr local);
+                                              Multiaddr remote, Multiaddr local,
+                                              bool relayed = false);
+  asio::awaitable<Expected<std::shared_ptr<Connection>>> connect_via_relay(Multiaddr address,
+                                                                           Multiaddr relay_address,
+                                                                           PeerId relay,
+                                                                           PeerId target);
+  asio::awaitable<Expected<std::shared_ptr<Connection>>> connect_to_relay(Multiaddr relay_address,
+                                                                          PeerId relay);
   void handle_inbound_stream(std::shared_ptr<Stream> stream);
   asio::awaitable<void> serve_stream(std::shared_ptr<Stream> stream);
   void connection_closed(Connection& connection, const std::string& reason);

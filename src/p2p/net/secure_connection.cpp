@@ -20,10 +20,12 @@ std::unique_ptr<std::uint8_t[]> allocate(std::size_t size) {
 
 }  // namespace
 
-SecureConnection::SecureConnection(std::unique_ptr<TcpByteStream> transport,
-                                   noise::CipherState send, noise::CipherState receive,
-                                   PeerId remote_peer)
+SecureConnection::SecureConnection(std::unique_ptr<ByteStream> transport,
+                                   asio::any_io_executor executor, noise::CipherState send,
+                                   noise::CipherState receive, PeerId remote_peer)
     : transport_(std::move(transport)),
+      tcp_(dynamic_cast<TcpByteStream*>(transport_.get())),
+      executor_(std::move(executor)),
       send_(std::move(send)),
       receive_(std::move(receive)),
       remote_peer_(std::move(remote_peer)) {
@@ -35,8 +37,10 @@ SecureConnection::SecureConnection(std::unique_ptr<TcpByteStream> transport,
     std::memcpy(inbox_.get(), early.data(), early.size());
     cipher_end_ = early.size();
   }
-  std::error_code ignored;
-  transport_->socket().non_blocking(true, ignored);
+  if (tcp_ != nullptr) {
+    std::error_code ignored;
+    tcp_->socket().non_blocking(true, ignored);
+  }
 }
 
 asio::awaitable<Expected<void>> SecureConnection::write_all(ByteView plaintext) {
@@ -60,9 +64,9 @@ asio::awaitable<Expected<void>> SecureConnection::write_all(ByteView plaintext) 
 }
 
 void SecureConnection::release_read_buffer() {
-  // Only while nothing is buffered: then the reader, if any, is waiting for the socket and
+  // Only while nothing is buffered: then the reader, if any, is waiting for the transport and
   // allocates a fresh buffer when data arrives.
-  if (cipher_begin_ != cipher_end_ || plain_begin_ != plain_end_) return;
+  if (reading_ || cipher_begin_ != cipher_end_ || plain_begin_ != plain_end_) return;
   inbox_.reset();
   inbox_capacity_ = 0;
   cipher_begin_ = cipher_end_ = plain_begin_ = plain_end_ = 0;
@@ -97,7 +101,8 @@ Expected<bool> SecureConnection::decrypt_next_frame() {
 }
 
 asio::awaitable<Expected<std::size_t>> SecureConnection::fill() {
-  auto& socket = transport_->socket();
+  if (tcp_ == nullptr) co_return co_await fill_from_transport();
+  auto& socket = tcp_->socket();
   for (;;) {
     if (inbox_) {
       // Keep a partial frame, dropping what has been read and decrypted before it.
@@ -122,6 +127,34 @@ asio::awaitable<Expected<std::size_t>> SecureConnection::fill() {
     }
     auto [ec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
     if (ec) co_return fail("read: " + ec.message(), ec);
+    if (!inbox_) {
+      inbox_capacity_ = kReadBufferSize;
+      inbox_ = allocate(inbox_capacity_);
+      cipher_begin_ = cipher_end_ = plain_begin_ = plain_end_ = 0;
+    }
+  }
+}
+
+asio::awaitable<Expected<std::size_t>> SecureConnection::fill_from_transport() {
+  for (;;) {
+    if (inbox_) {
+      std::size_t partial = cipher_end_ - cipher_begin_;
+      if (cipher_begin_ > 0) {
+        std::memmove(inbox_.get(), inbox_.get() + cipher_begin_, partial);
+        cipher_begin_ = 0;
+        cipher_end_ = partial;
+        plain_begin_ = plain_end_ = 0;
+      }
+      reading_ = true;
+      auto got = co_await transport_->read_some(
+          std::span(inbox_.get() + cipher_end_, inbox_capacity_ - cipher_end_));
+      reading_ = false;
+      if (!got) co_return tl::unexpected(got.error());
+      cipher_end_ += *got;
+      co_return *got;
+    }
+    auto readable = co_await transport_->wait_readable();
+    if (!readable) co_return tl::unexpected(readable.error());
     if (!inbox_) {
       inbox_capacity_ = kReadBufferSize;
       inbox_ = allocate(inbox_capacity_);

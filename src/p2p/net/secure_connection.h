@@ -1,5 +1,6 @@
 // A connection secured by Noise: plaintext in, 2-byte-length-prefixed ChaCha20-Poly1305 frames
-// on the wire. Owns the transport. Network thread only; one reader and one writer at a time.
+// on the wire. Owns the transport: a TCP socket, or a stream of another connection (a relayed
+// connection). Network thread only; one reader and one writer at a time.
 #pragma once
 
 #include <chrono>
@@ -13,8 +14,8 @@ namespace an::p2p::net {
 
 class SecureConnection final : public ByteStream {
  public:
-  SecureConnection(std::unique_ptr<TcpByteStream> transport, noise::CipherState send,
-                   noise::CipherState receive, PeerId remote_peer);
+  SecureConnection(std::unique_ptr<ByteStream> transport, asio::any_io_executor executor,
+                   noise::CipherState send, noise::CipherState receive, PeerId remote_peer);
 
   // The next decrypted bytes, without copying: valid until the next read. Empty at EOF.
   asio::awaitable<Expected<ByteView>> read_view();
@@ -28,7 +29,8 @@ class SecureConnection final : public ByteStream {
   void release_read_buffer();
 
   const PeerId& remote_peer() const { return remote_peer_; }
-  TcpByteStream& transport() { return *transport_; }
+  ByteStream& transport() { return *transport_; }
+  const asio::any_io_executor& executor() const { return executor_; }
 
  protected:
   asio::awaitable<Expected<std::size_t>> read_some_from_source(
@@ -37,11 +39,18 @@ class SecureConnection final : public ByteStream {
  private:
   // Decrypts the next complete frame in place; false when no complete frame is buffered.
   Expected<bool> decrypt_next_frame();
-  // Reads more ciphertext, waiting for the socket first so that an idle connection holds no
+  // Reads more ciphertext, waiting for the transport first so that an idle connection holds no
   // read buffer. 0 means EOF.
   asio::awaitable<Expected<std::size_t>> fill();
+  // Transports other than TCP, through ByteStream::wait_readable and read_some.
+  asio::awaitable<Expected<std::size_t>> fill_from_transport();
 
-  std::unique_ptr<TcpByteStream> transport_;
+  std::unique_ptr<ByteStream> transport_;
+  // The transport when it is a TCP socket: read without a coroutine per read, as the hot path.
+  TcpByteStream* tcp_ = nullptr;
+  asio::any_io_executor executor_;
+  // A read into inbox_ is suspended: the buffer must stay.
+  bool reading_ = false;
   noise::CipherState send_;
   noise::CipherState receive_;
   PeerId remote_peer_;

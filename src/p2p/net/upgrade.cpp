@@ -60,7 +60,7 @@ Expected<noise::Handshake> make_handshake(noise::Role role, const LocalIdentity&
 }  // namespace
 
 asio::awaitable<Expected<UpgradedConnection>> upgrade_outbound(
-    std::unique_ptr<TcpByteStream> transport, const LocalIdentity& local,
+    std::unique_ptr<ByteStream> transport, const LocalIdentity& local,
     std::optional<PeerId> expected_peer) {
   auto handshake = make_handshake(noise::Role::kInitiator, local, std::move(expected_peer));
   if (!handshake) co_return tl::unexpected(handshake.error());
@@ -101,7 +101,9 @@ asio::awaitable<Expected<UpgradedConnection>> upgrade_outbound(
   if (!result) co_return tl::unexpected(result.error());
 
   auto muxer = inlined_muxer(our_muxers(), result->remote_stream_muxers);
-  auto secure = std::make_unique<SecureConnection>(std::move(transport), std::move(result->send),
+  auto executor = co_await asio::this_coro::executor;
+  auto secure = std::make_unique<SecureConnection>(std::move(transport), std::move(executor),
+                                                   std::move(result->send),
                                                    std::move(result->receive), result->remote_peer);
   if (muxer) {
     if (auto written = co_await secure->transport().write_all(out); !written) {
@@ -118,8 +120,8 @@ asio::awaitable<Expected<UpgradedConnection>> upgrade_outbound(
   co_return UpgradedConnection{std::move(secure), *selected};
 }
 
-asio::awaitable<Expected<UpgradedConnection>> upgrade_inbound(
-    std::unique_ptr<TcpByteStream> transport, LocalIdentity local) {
+asio::awaitable<Expected<UpgradedConnection>> upgrade_inbound(std::unique_ptr<ByteStream> transport,
+                                                              LocalIdentity local) {
   // go-libp2p proposes /tls/1.0.0 first: the responder answers "na" and it moves on to /noise.
   // Braced lists are kept out of co_await expressions: GCC 12 mishandles their backing arrays
   // in coroutine frames.
@@ -147,7 +149,9 @@ asio::awaitable<Expected<UpgradedConnection>> upgrade_inbound(
   if (!result) co_return tl::unexpected(result.error());
 
   auto muxer = inlined_muxer(result->remote_stream_muxers, our_muxers());
-  auto secure = std::make_unique<SecureConnection>(std::move(transport), std::move(result->send),
+  auto executor = co_await asio::this_coro::executor;
+  auto secure = std::make_unique<SecureConnection>(std::move(transport), std::move(executor),
+                                                   std::move(result->send),
                                                    std::move(result->receive), result->remote_peer);
   if (muxer) co_return UpgradedConnection{std::move(secure), *muxer};
   multistream::Responder muxer_responder(our_muxers());

@@ -33,15 +33,16 @@ struct UpgradedConnection {
   std::string muxer;  // "/yamux/1.0.0"
 };
 
+// The transport is a TCP socket or, for a relayed connection, a stream to the relay.
 // Dialer side. `expected_peer` comes from the /p2p/ part of the address dialled; a different
 // authenticated peer ends the handshake.
 asio::awaitable<Expected<UpgradedConnection>> upgrade_outbound(
-    std::unique_ptr<TcpByteStream> transport, const LocalIdentity& local,
+    std::unique_ptr<ByteStream> transport, const LocalIdentity& local,
     std::optional<PeerId> expected_peer);
 
 // `local` is taken by value: the coroutine may outlive its caller (e.g. a Host destroyed while
 // the handshake is still running) and uses the identity after its first suspension.
-asio::awaitable<Expected<UpgradedConnection>> upgrade_inbound(
-    std::unique_ptr<TcpByteStream> transport, LocalIdentity local);
+asio::awaitable<Expected<UpgradedConnection>> upgrade_inbound(std::unique_ptr<ByteStream> transport,
+                                                              LocalIdentity local);
 
 }  // namespace an::p2p::net

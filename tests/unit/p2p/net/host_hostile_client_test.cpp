@@ -122,7 +122,7 @@ class HostHostileClientTest : public ::testing::Test {
           std::optional<PeerId> expected = bob.id();
           auto upgraded = co_await upgrade_outbound(std::move(transport), mallory, expected);
           if (!upgraded) co_return tl::unexpected(upgraded.error());
-          TcpByteStream& raw = upgraded->secure->transport();
+          ByteStream& raw = upgraded->secure->transport();
           if (auto written = co_await raw.write_all(garbage); !written) {
             co_return tl::unexpected(written.error());
           }

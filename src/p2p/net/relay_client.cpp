@@ -1,0 +1,316 @@
+#include "p2p/net/relay_client.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "p2p/net/async.h"
+#include "p2p/net/framed.h"
+
+namespace an::p2p::net {
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+
+// A refresh is never scheduled sooner than this, so that a relay granting reservations that
+// expire at once cannot make us spin.
+constexpr std::chrono::milliseconds kMinRefreshDelay{100};
+// A Limit.duration above this is taken for milliseconds (see circuit_duration).
+constexpr std::uint32_t kLongestPlausibleSeconds = 24 * 60 * 60;
+
+// Runs `operation` with a deadline; on timeout it is cancelled and `what` names the failure.
+template <class T>
+asio::awaitable<Expected<T>> with_timeout(asio::awaitable<Expected<T>> operation,
+                                          std::chrono::steady_clock::duration timeout,
+                                          std::string what) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
+  auto result = co_await (std::move(operation) || timer.async_wait(use_tuple));
+  if (result.index() == 1) co_return fail(what + ": timed out");
+  co_return std::move(std::get<0>(result));
+}
+
+std::uint64_t unix_now() {
+  const auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(relay::Clock::now().time_since_epoch())
+          .count();
+  return seconds < 0 ? 0 : static_cast<std::uint64_t>(seconds);
+}
+
+asio::awaitable<Expected<relay::HopMessage>> reserve_exchange(std::shared_ptr<Stream> stream) {
+  relay::HopMessage request;
+  request.type = relay::HopType::kReserve;
+  const Bytes encoded = relay::encode(request);
+  auto written = co_await write_framed(*stream, encoded);
+  if (!written) co_return tl::unexpected(written.error());
+  auto answer = co_await read_framed(*stream, relay::kMaxMessageSize);
+  if (!answer) co_return tl::unexpected(answer.error());
+  if (!answer->has_value()) co_return fail("the relay closed the stream without answering");
+  co_return relay::decode_hop(**answer);
+}
+
+// The relay's answer to RESERVE as a checked reservation. `fallback` is where we reached the
+// relay, for a relay that lists no addresses.
+Expected<RelayReservation> accept_reservation(const relay::HopMessage& answer, const PeerId& relay,
+                                              const PeerId& self, const Multiaddr& fallback) {
+  const std::string who = "relay " + relay.to_string();
+  if (answer.type != relay::HopType::kStatus || !answer.status) {
+    return fail(who + " answered RESERVE with a non-STATUS message");
+  }
+  if (*answer.status != relay::Status::kOk) {
+    return fail(who +
+                " refused the reservation: " + std::string(relay::status_name(*answer.status)));
+  }
+  if (!answer.reservation || !answer.reservation->expire) {
+    return fail(who + " sent no reservation expiry");
+  }
+  const std::uint64_t now = unix_now();
+  const std::uint64_t expire = *answer.reservation->expire;
+  if (expire < now) return fail(who + " granted a reservation that has expired already");
+  // go's client refuses a reservation without a voucher too.
+  if (!answer.reservation->voucher) return fail(who + " sent no reservation voucher");
+  auto voucher = relay::open_voucher(*answer.reservation->voucher, relay, self, now);
+  if (!voucher) return fail(who + ": bad reservation voucher: " + voucher.error().message);
+
+  std::vector<Multiaddr> addresses;
+  for (const auto& address : answer.reservation->addrs)
+    addresses.push_back(address.without_p2p().with_peer_id(relay));
+  if (addresses.empty() && !fallback.empty()) {
+    addresses.push_back(fallback.without_p2p().with_peer_id(relay));
+  }
+  RelayReservation reservation{relay,        relay::TimePoint(std::chrono::seconds(expire)),
+                               expire,       std::move(addresses),
+                               answer.limit, std::move(*voucher)};
+  return reservation;
+}
+
+asio::awaitable<void> send_stop_status(std::shared_ptr<Stream> stream, relay::Status status) {
+  relay::StopMessage message;
+  message.type = relay::StopType::kStatus;
+  message.status = status;
+  const Bytes encoded = relay::encode(message);
+  auto written = co_await with_timeout(write_framed(*stream, encoded), kRelayClientStreamTimeout,
+                                       "stop answer");
+  if (written) (void)co_await stream->close_write();
+}
+
+asio::awaitable<void> refuse_stream(std::shared_ptr<Stream> stream) {
+  stream->abort();
+  co_return;
+}
+
+// /RELAY-ADDRESS/p2p/RELAY/p2p-circuit/p2p/SELF
+std::optional<Multiaddr> circuit_address(const Multiaddr& relay_address, const PeerId& self) {
+  auto parsed =
+      Multiaddr::parse(relay_address.to_string() + "/p2p-circuit/p2p/" + self.to_string());
+  if (!parsed) return std::nullopt;
+  return std::move(*parsed);
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> circuit_duration(const relay::Limit& limit) {
+  if (!limit.duration_seconds || *limit.duration_seconds == 0) return std::nullopt;
+  const std::uint32_t value = *limit.duration_seconds;
+  if (value > kLongestPlausibleSeconds) return std::chrono::milliseconds(value);
+  return std::chrono::seconds(value);
+}
+
+// The state of one keep_reservation loop; shared with its coroutine.
+struct RelayClient::Keeper {
+  Keeper(Multiaddr relay_address, PeerId relay_id, const asio::any_io_executor& executor)
+      : address(std::move(relay_address)), relay(std::move(relay_id)), wake(executor) {}
+  Multiaddr address;
+  PeerId relay;
+  // Notified when the relay disconnects (reserve again now) and when the loop is to end.
+  Signal wake;
+  bool stopped = false;
+};
+
+RelayClient::RelayClient(Host& host, RelayClientConfig config)
+    : host_(host), config_(std::move(config)) {}
+
+RelayClient::~RelayClient() {
+  *alive_ = false;
+  for (auto& [relay, keeper] : keepers_)
+    keeper->wake.notify();
+}
+
+void RelayClient::start() {
+  if (started_) return;
+  started_ = true;
+  auto alive = alive_;
+  host_.set_handler(
+      std::string(relay::kStopProtocolId), [this, alive](std::shared_ptr<Stream> stream) {
+        return *alive ? serve_stop(std::move(stream)) : refuse_stream(std::move(stream));
+      });
+  host_.on_connection([this, alive](const ConnectionEvent& event) {
+    if (*alive && !event.connected) relay_disconnected(event.peer);
+  });
+}
+
+asio::awaitable<Expected<RelayReservation>> RelayClient::reserve(const PeerId& relay) {
+  auto alive = alive_;
+  const PeerId relay_id = relay;
+  auto connection = host_.connection_to(relay_id);
+  if (!connection) co_return fail("not connected to relay " + relay_id.to_string());
+  const Multiaddr reached_at = connection->remote_address();
+  std::vector<std::string> protocols(1, std::string(relay::kHopProtocolId));
+  auto opened = co_await host_.new_stream(relay_id, std::move(protocols));
+  if (!*alive) co_return fail("relay client destroyed");
+  if (!opened) co_return tl::unexpected(opened.error());
+  std::shared_ptr<Stream> stream = std::move(*opened);
+  auto answer =
+      co_await with_timeout(reserve_exchange(stream), kRelayClientStreamTimeout, "RESERVE");
+  if (!*alive) co_return fail("relay client destroyed");
+  if (!answer) {
+    stream->abort();
+    co_return fail("relay " + relay_id.to_string() + ": " + answer.error().message);
+  }
+  (void)co_await stream->close_write();
+  if (!*alive) co_return fail("relay client destroyed");
+  auto reservation = accept_reservation(*answer, relay_id, host_.peer_id(), reached_at);
+  if (!reservation) co_return tl::unexpected(reservation.error());
+  // The relay may have gone while we waited: then it holds no reservation for us any more.
+  if (!host_.connection_to(relay_id)) co_return fail("relay " + relay_id.to_string() + " left");
+  reservations_.insert_or_assign(relay_id, *reservation);
+  publish_addresses();
+  co_return reservation;
+}
+
+void RelayClient::keep_reservation(const Multiaddr& relay_address) {
+  auto relay_text = relay_address.peer_id_component();
+  if (!relay_text) return;
+  auto relay = PeerId::parse(*relay_text);
+  if (!relay || keepers_.count(*relay) > 0) return;
+  auto keeper = std::make_shared<Keeper>(relay_address, *relay, host_.io_context().get_executor());
+  keepers_.emplace(*relay, keeper);
+  asio::co_spawn(host_.io_context(), keep_loop(std::move(keeper)), report_exception);
+}
+
+void RelayClient::stop_keeping(const PeerId& relay) {
+  auto found = keepers_.find(relay);
+  if (found == keepers_.end()) return;
+  found->second->stopped = true;
+  found->second->wake.notify();
+  keepers_.erase(found);
+}
+
+asio::awaitable<void> RelayClient::keep_loop(std::shared_ptr<Keeper> keeper) {
+  auto alive = alive_;
+  while (!keeper->stopped) {
+    auto connected = co_await host_.connect(keeper->address);
+    if (!*alive || keeper->stopped) co_return;
+    auto next_attempt = std::chrono::steady_clock::now() + config_.retry_delay;
+    if (connected) {
+      auto reserved = co_await reserve(keeper->relay);
+      if (!*alive || keeper->stopped) co_return;
+      if (reserved) {
+        const auto remaining = reserved->expires - relay::Clock::now();
+        auto delay = std::max(remaining - config_.refresh_margin, remaining / 2);
+        auto wait = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(delay),
+                             kMinRefreshDelay);
+        next_attempt = std::chrono::steady_clock::now() + wait;
+      }
+    }
+    drop_expired();
+    (void)co_await keeper->wake.wait_until(next_attempt);
+    if (!*alive) co_return;
+  }
+}
+
+void RelayClient::relay_disconnected(const PeerId& relay) {
+  // The spec: a reservation ends with the connection to the relay.
+  if (reservations_.erase(relay) > 0) publish_addresses();
+  auto keeper = keepers_.find(relay);
+  if (keeper != keepers_.end()) keeper->second->wake.notify();
+}
+
+void RelayClient::drop_expired() {
+  const auto now = relay::Clock::now();
+  bool dropped = false;
+  for (auto it = reservations_.begin(); it != reservations_.end();) {
+    if (it->second.expires < now) {
+      it = reservations_.erase(it);
+      dropped = true;
+    } else {
+      ++it;
+    }
+  }
+  if (dropped) publish_addresses();
+}
+
+std::vector<Multiaddr> RelayClient::relayed_addresses() const {
+  std::vector<Multiaddr> addresses;
+  const auto now = relay::Clock::now();
+  for (const auto& [relay, reservation] : reservations_) {
+    if (reservation.expires < now) continue;
+    for (const auto& relay_address : reservation.relay_addresses) {
+      auto address = circuit_address(relay_address, host_.peer_id());
+      if (address) addresses.push_back(std::move(*address));
+    }
+  }
+  return addresses;
+}
+
+std::optional<RelayReservation> RelayClient::reservation(const PeerId& relay) const {
+  auto found = reservations_.find(relay);
+  if (found == reservations_.end()) return std::nullopt;
+  return found->second;
+}
+
+void RelayClient::publish_addresses() {
+  auto addresses = relayed_addresses();
+  if (addresses == published_) return;
+  published_ = addresses;
+  if (listener_) listener_(addresses);
+}
+
+asio::awaitable<void> RelayClient::serve_stop(std::shared_ptr<Stream> stream) {
+  auto alive = alive_;
+  const PeerId relay = stream->remote_peer();
+  auto received = co_await with_timeout(read_framed(*stream, relay::kMaxMessageSize),
+                                        kRelayClientStreamTimeout, "stop request");
+  if (!*alive) co_return;
+  if (!received || !received->has_value()) {
+    stream->abort();
+    co_return;
+  }
+  auto request = relay::decode_stop(**received);
+  if (!request || (request->type == relay::StopType::kConnect && !request->peer)) {
+    co_await send_stop_status(stream, relay::Status::kMalformedMessage);
+    stream->abort();
+    co_return;
+  }
+  if (request->type != relay::StopType::kConnect) {
+    co_await send_stop_status(std::move(stream), relay::Status::kUnexpectedMessage);
+    co_return;
+  }
+  // A circuit inside a circuit is refused (go and js relays never build one).
+  const bool over_circuit = stream->connection().relayed();
+  const bool reserved = reservations_.count(relay) > 0;
+  if (over_circuit || (!reserved && !config_.accept_without_reservation)) {
+    co_await send_stop_status(std::move(stream), relay::Status::kPermissionDenied);
+    co_return;
+  }
+  const PeerId source = request->peer->id;
+  relay::StopMessage ok;
+  ok.type = relay::StopType::kStatus;
+  ok.status = relay::Status::kOk;
+  const Bytes encoded = relay::encode(ok);
+  auto written = co_await with_timeout(write_framed(*stream, encoded), kRelayClientStreamTimeout,
+                                       "stop answer");
+  if (!*alive) co_return;
+  if (!written) {
+    stream->abort();
+    co_return;
+  }
+  auto remote =
+      Multiaddr::parse("/p2p/" + relay.to_string() + "/p2p-circuit/p2p/" + source.to_string());
+  if (!remote) {
+    stream->abort();
+    co_return;
+  }
+  // Failures are the Host's to handle: the stream is reset and no connection appears.
+  (void)co_await host_.accept_relayed(std::move(stream), source, std::move(*remote));
+}
+
+}  // namespace an::p2p::net
