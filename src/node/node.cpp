@@ -20,6 +20,8 @@
 #include "p2p/connmgr/connection_manager.h"
 #include "p2p/net/dht.h"
 #include "p2p/net/host.h"
+#include "p2p/net/relay_client.h"
+#include "p2p/net/relay_service.h"
 #include "rpc/control_server.h"
 #include "rpc/endpoint.h"
 #include "util/version.h"
@@ -104,6 +106,9 @@ class NodeProcess {
   void on_connection_event(const p2p::net::ConnectionEvent& event);
   void trim_connections();
   void refresh_peers();
+  void start_relay(const p2p::Multiaddr& relay_address, const char* why);
+  void relayed_addresses_changed(const std::vector<p2p::Multiaddr>& relayed);
+  void maybe_reserve_on(const p2p::PeerId& peer, const p2p::net::PeerInfo& info);
   asio::awaitable<void> keep_bootstrap_connected(p2p::Multiaddr address, p2p::PeerId peer);
 
   NodeLaunch launch_;
@@ -113,6 +118,11 @@ class NodeProcess {
   asio::io_context io_;
   std::unique_ptr<p2p::net::Host> host_;
   std::unique_ptr<p2p::net::Dht> dht_;
+  std::unique_ptr<p2p::net::RelayService> relay_service_;
+  std::unique_ptr<p2p::net::RelayClient> relay_client_;
+  // Direct listen addresses (without /p2p/), and the relays whose reservation we keep.
+  std::vector<p2p::Multiaddr> direct_addresses_;
+  std::set<p2p::PeerId> kept_relays_;
   std::unique_ptr<rpc::ControlServer> control_server_;
   // Both must be true before the io_context stops: the connections' grace period is over, and
   // the control API has answered (or abandoned) every call posted to the network thread.
@@ -202,9 +212,6 @@ int NodeProcess::run() {
   logger_->info("agentnetwork {} starting: pid {}, data dir {}, role {}, DHT {} mode", kVersion,
                 pid, paths_.data_dir.string(), role_name(options.role),
                 p2p::net::dht_mode_name(dht_mode));
-  if (options.role != Role::kNormal) {
-    logger_->warn("role {}: the relay service is not supported yet", role_name(options.role));
-  }
 
   auto identity = launch_.detached
                       ? load_identity(effective_key_file(options))
@@ -232,6 +239,7 @@ int NodeProcess::run() {
   }
   auto advertised = expand_unspecified(host_->listen_addresses());
   host_->set_advertised_addresses(advertised);
+  direct_addresses_ = advertised;
   p2p::connmgr::Limits connection_limits;
   connection_limits.low_water = static_cast<std::size_t>(options.conn_low_water);
   connection_limits.high_water = static_cast<std::size_t>(options.conn_high_water);
@@ -247,9 +255,10 @@ int NodeProcess::run() {
         parts.size() == 2 ? parts[0].value + ":" + parts[1].value : remote.to_string();
     logger_->debug("closing inbound connection from {}: {}", where, reason);
   });
-  host_->on_peer_identified([this](const p2p::PeerId&, const p2p::net::PeerInfo&) {
+  host_->on_peer_identified([this](const p2p::PeerId& peer, const p2p::net::PeerInfo& info) {
     refresh_peers();
     request_status_write();
+    maybe_reserve_on(peer, info);
   });
   // Before any connection exists, so that identify advertises the DHT protocol from the first.
   p2p::net::DhtConfig dht_config;
@@ -257,6 +266,39 @@ int NodeProcess::run() {
   dht_config.connection_target = static_cast<std::size_t>(options.conn_low_water);
   dht_ = std::make_unique<p2p::net::Dht>(*host_, io_.get_executor(), dht_config);
   dht_->start();
+  // Every node is a relay client: it accepts connections relayed to it (the stop protocol)
+  // and dials circuit addresses.
+  relay_client_ = std::make_unique<p2p::net::RelayClient>(*host_);
+  relay_client_->on_addresses_changed(
+      [this](const std::vector<p2p::Multiaddr>& relayed) { relayed_addresses_changed(relayed); });
+  relay_client_->start();
+  if (options.role != Role::kNormal) {
+    p2p::relay::RelayLimits relay_limits;
+    relay_limits.max_reservations = static_cast<std::size_t>(options.relay_max_reservations);
+    if (options.relay_circuit_duration_seconds == 0 && options.relay_circuit_bytes == 0) {
+      relay_limits.circuit_limit.reset();
+    } else {
+      relay_limits.circuit_limit =
+          p2p::relay::CircuitLimit{std::chrono::seconds(options.relay_circuit_duration_seconds),
+                                   static_cast<std::uint64_t>(options.relay_circuit_bytes)};
+    }
+    relay_service_ = std::make_unique<p2p::net::RelayService>(*host_, relay_limits);
+    relay_service_->on_reservation([this](const p2p::PeerId& peer, bool active) {
+      // go's relay tags the peers it holds a slot for: the trim keeps them over idle peers.
+      if (active) {
+        connection_manager_->set_tag(peer, "relay-reservation", 10);
+      } else {
+        connection_manager_->remove_tag(peer, "relay-reservation");
+      }
+      logger_->debug("relay reservation of {} {}", peer.to_string(), active ? "held" : "ended");
+    });
+    relay_service_->start();
+    logger_->info(
+        "relay service on: at most {} reservations, circuits limited to {} s and {} "
+        "bytes per direction (0: no limit)",
+        options.relay_max_reservations, options.relay_circuit_duration_seconds,
+        options.relay_circuit_bytes);
+  }
 
   status_.running = true;
   status_.pid = pid;
@@ -295,6 +337,10 @@ int NodeProcess::run() {
     bootstrap_peers_.insert(*peer);
     connection_manager_->protect(*peer, "bootstrap");
     asio::co_spawn(io_, keep_bootstrap_connected(*address, *peer), p2p::net::report_exception);
+  }
+  for (const auto& text : options.static_relays) {
+    auto address = p2p::Multiaddr::parse(text);
+    if (address) start_relay(*address, "static relay");  // validated before start
   }
   wait_for_signals();
   schedule_status();
@@ -399,6 +445,10 @@ void NodeProcess::shutdown_requested(const char* reason) {
   if (peers_changed_) peers_changed_->notify();
   if (stop_requested_) stop_requested_->notify();
   if (dht_) dht_->stop();
+  if (relay_client_) {
+    for (const auto& relay : kept_relays_)
+      relay_client_->stop_keeping(relay);
+  }
   bool had_peers = host_ && !host_->connected_peers().empty();
   if (host_) host_->close();
   // Connections get a moment to put their GoAway on the wire; handshakes still in progress
@@ -479,6 +529,57 @@ void NodeProcess::refresh_peers() {
     status_.peers.push_back(std::move(summary));
   }
   status_.peer_count = status_.peers.size();
+}
+
+void NodeProcess::start_relay(const p2p::Multiaddr& relay_address, const char* why) {
+  auto peer_text = relay_address.peer_id_component();
+  auto peer = p2p::PeerId::parse(peer_text.value_or(""));
+  if (!peer || !kept_relays_.insert(*peer).second) return;
+  // The relay carries our reachability: never trimmed while we use it.
+  connection_manager_->protect(*peer, "relay");
+  logger_->info("reserving a relay slot on {} ({})", relay_address.to_string(), why);
+  relay_client_->keep_reservation(relay_address);
+}
+
+void NodeProcess::maybe_reserve_on(const p2p::PeerId& peer, const p2p::net::PeerInfo& info) {
+  // A node that peers cannot dial (no listen address) and that was given no relay makes its
+  // bootstrap peers its relays when they offer the hop protocol, so that it is reachable.
+  if (stopping_ || !direct_addresses_.empty() || !launch_.options.static_relays.empty()) return;
+  if (bootstrap_peers_.count(peer) == 0 || kept_relays_.count(peer) > 0) return;
+  const auto hop = std::string(p2p::relay::kHopProtocolId);
+  if (std::find(info.protocols.begin(), info.protocols.end(), hop) == info.protocols.end()) return;
+  for (const auto& text : launch_.options.bootstrap) {
+    auto address = p2p::Multiaddr::parse(text);
+    if (address && address->peer_id_component() == peer.to_string()) {
+      start_relay(*address, "bootstrap peer offering the relay service");
+      return;
+    }
+  }
+}
+
+void NodeProcess::relayed_addresses_changed(const std::vector<p2p::Multiaddr>& relayed) {
+  if (stopping_) return;
+  const std::string self = "/p2p/" + host_->peer_id().to_string();
+  std::vector<p2p::Multiaddr> advertised = direct_addresses_;
+  std::vector<std::string> listen_addrs;
+  for (const auto& address : direct_addresses_)
+    listen_addrs.push_back(address.to_string() + self);
+  for (const auto& address : relayed) {
+    // Identify carries addresses without our own /p2p/ part.
+    advertised.push_back(address.without_p2p());
+    listen_addrs.push_back(address.to_string());
+  }
+  host_->set_advertised_addresses(advertised);
+  logger_->info(
+      "relayed addresses: {}", relayed.empty() ? std::string("none") : [&] {
+        std::string joined;
+        for (const auto& address : relayed)
+          joined += (joined.empty() ? "" : ", ") + address.to_string();
+        return joined;
+      }());
+  status_.listen_addrs = listen_addrs;
+  if (control_server_) control_server_->set_listen_addrs(std::move(listen_addrs));
+  request_status_write();
 }
 
 void NodeProcess::on_connection_event(const p2p::net::ConnectionEvent& event) {

@@ -383,9 +383,6 @@ Expected<void> validate_for_start(const NodeOptions& options) {
     return fail("-listen none: the " + std::string(role_name(options.role)) +
                 " role needs a listen address (peers dial it)");
   }
-  if (!options.static_relays.empty()) {
-    return fail("-static-relay: circuit relay is not supported yet");
-  }
   if (options.conn_low_water > options.conn_high_water) {
     return fail("-conn-low-water " + std::to_string(options.conn_low_water) +
                 " is above -conn-high-water " + std::to_string(options.conn_high_water));

@@ -237,6 +237,8 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
   std::vector<std::string> protocols;
   // Published by the network thread for GetStatus.
   std::atomic<std::uint32_t> live_peer_count{0};
+  std::mutex listen_addrs_mutex;
+  std::vector<std::string> listen_addrs;
   std::atomic<bool> stopping{false};
   // Network-thread state.
   std::size_t pending_network_calls = 0;
@@ -368,8 +370,11 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
     response->set_start_time_unix_ms(unix_ms(facts.start_time));
     response->set_uptime_ms(std::max<std::int64_t>(
         0, unix_ms(std::chrono::system_clock::now()) - unix_ms(facts.start_time)));
-    for (const auto& address : facts.listen_addrs)
-      response->add_listen_addrs(address);
+    {
+      std::lock_guard lock(listen_addrs_mutex);
+      for (const auto& address : listen_addrs)
+        response->add_listen_addrs(address);
+    }
     response->set_peer_count(live_peer_count.load());
     response->set_data_dir(facts.data_dir);
     response->set_log_file(facts.log_file);
@@ -709,6 +714,11 @@ const std::string& ControlServer::endpoint() const {
   return impl_->endpoint;
 }
 
+void ControlServer::set_listen_addrs(std::vector<std::string> addresses) {
+  std::lock_guard lock(impl_->listen_addrs_mutex);
+  impl_->listen_addrs = std::move(addresses);
+}
+
 Expected<std::unique_ptr<ControlServer>> ControlServer::start(asio::io_context& io,
                                                               p2p::net::Host& host,
                                                               ControlServerConfig config) {
@@ -717,6 +727,7 @@ Expected<std::unique_ptr<ControlServer>> ControlServer::start(asio::io_context& 
   }
   auto impl = std::make_unique<Impl>(io, host, std::move(config));
   impl->peer_id_text = host.peer_id().to_string();
+  impl->listen_addrs = impl->config.facts.listen_addrs;
   impl->protocols = host.protocols();
   impl->live_peer_count = static_cast<std::uint32_t>(host.connected_peers().size());
   const auto& endpoint = impl->config.endpoint;

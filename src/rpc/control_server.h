@@ -75,6 +75,10 @@ class ControlServer {
   // The endpoint as a gRPC target clients can dial ("unix:/...", "127.0.0.1:PORT").
   const std::string& endpoint() const;
 
+  // Replaces the listen addresses GetStatus reports (they change when relay reservations come
+  // and go). Any thread.
+  void set_listen_addrs(std::vector<std::string> addresses);
+
   // Refuses new work, ends calls in flight (UNAVAILABLE) and WatchPeers streams (OK), shuts gRPC
   // down on a helper thread, removes the socket file, then posts `done` to the io_context.
   void stop(std::function<void()> done);
