@@ -72,9 +72,9 @@ std::vector<PeerId> closer_ids(const std::vector<kad::Peer>& peers) {
   return ids;
 }
 
-kad::Message find_node_request(const Bytes& target) {
+kad::Message lookup_request(kad::MessageType type, const Bytes& target) {
   kad::Message request;
-  request.type = kad::MessageType::kFindNode;
+  request.type = type;
   request.key = target;
   request.cluster_level_raw = 1;  // as go writes it (cluster level 0, stored plus one)
   return request;
@@ -89,10 +89,15 @@ struct DhtClient::LookupState {
     std::optional<std::vector<kad::Peer>> closer;  // nullopt: the query failed
   };
 
-  LookupState(const asio::any_io_executor& executor, Bytes target_bytes)
-      : target(std::move(target_bytes)), changed(executor), stop(executor) {}
+  LookupState(const asio::any_io_executor& executor, kad::MessageType request_type,
+              Bytes target_bytes)
+      : type(request_type), target(std::move(target_bytes)), changed(executor), stop(executor) {}
 
+  // FIND_NODE, or GET_VALUE for a lookup that also collects the records its answers carry.
+  kad::MessageType type;
   Bytes target;
+  // GET_VALUE: the values of the records answered for the target key (not validated yet).
+  std::vector<Bytes> values;
   std::vector<Report> reports;
   // Addresses of peers named in answers, to dial them with.
   std::unordered_map<PeerId, std::vector<Multiaddr>> addresses;
@@ -163,13 +168,19 @@ asio::awaitable<void> DhtClient::query(std::shared_ptr<LookupState> state, PeerI
                                        std::vector<Multiaddr> addresses) {
   auto alive = alive_;
   if (state->stopped) co_return;
-  auto outcome = co_await (request(peer, find_node_request(state->target), std::move(addresses)) ||
-                           state->stop.wait());
+  auto outcome =
+      co_await (request(peer, lookup_request(state->type, state->target), std::move(addresses)) ||
+                state->stop.wait());
   if (!*alive || state->stopped) co_return;
   LookupState::Report report{peer, std::nullopt};
   if (outcome.index() == 0) {
     auto& answer = std::get<0>(outcome);
-    if (answer) report.closer = std::move(answer->closer_peers);
+    if (answer) {
+      report.closer = std::move(answer->closer_peers);
+      if (answer->record && answer->record->key == state->target) {
+        state->values.push_back(std::move(answer->record->value));
+      }
+    }
   }
   state->reports.push_back(std::move(report));
   state->changed.notify();
@@ -177,9 +188,14 @@ asio::awaitable<void> DhtClient::query(std::shared_ptr<LookupState> state, PeerI
 
 asio::awaitable<Expected<LookupOutcome>> DhtClient::find_closest_peers(
     Bytes target, std::chrono::steady_clock::time_point deadline) {
+  co_return co_await run_lookup(kad::MessageType::kFindNode, std::move(target), deadline);
+}
+
+asio::awaitable<Expected<LookupOutcome>> DhtClient::run_lookup(
+    kad::MessageType type, Bytes target, std::chrono::steady_clock::time_point deadline) {
   auto alive = alive_;
   auto executor = co_await asio::this_coro::executor;
-  auto state = std::make_shared<LookupState>(executor, std::move(target));
+  auto state = std::make_shared<LookupState>(executor, type, std::move(target));
   const kad::Key key = kad::Key::hash(state->target);
   const std::vector<PeerId> seeds = routing_table_.nearest(key, config_.lookup.k);
   kad::Lookup lookup(host_.peer_id(), key, seeds, config_.lookup);
@@ -238,6 +254,7 @@ asio::awaitable<Expected<LookupOutcome>> DhtClient::find_closest_peers(
   state->stop.notify();
   outcome.closest = lookup.result();
   outcome.addresses = std::move(state->addresses);
+  outcome.values = std::move(state->values);
   outcome.stats = lookup.stats();
   outcome.hops = lookup.hops();
   co_return outcome;
@@ -313,30 +330,31 @@ asio::awaitable<Expected<std::size_t>> DhtClient::put_value(
 asio::awaitable<Expected<Bytes>> DhtClient::get_value(
     Bytes key, std::chrono::steady_clock::time_point deadline) {
   auto alive = alive_;
-  auto closest = co_await find_closest_peers(key, deadline);
+  // go's GetValue walk: the lookup itself sends GET_VALUE, so every peer it asks, not only the
+  // k closest at the end, may answer with the record; closer peers in the answers drive it on.
+  auto walked = co_await run_lookup(kad::MessageType::kGetValue, key, deadline);
   if (!*alive) co_return fail("DHT client destroyed");
-  if (!closest) co_return tl::unexpected(closest.error());
-  if (closest->closest.empty()) co_return fail("GET_VALUE: no peers found");
-  kad::Message request;
-  request.type = kad::MessageType::kGetValue;
-  request.cluster_level_raw = 1;
-  request.key = key;
-  auto answers = co_await fan_out(std::move(closest->closest), std::move(request), deadline);
-  if (!*alive) co_return fail("DHT client destroyed");
-  const auto now = std::chrono::system_clock::now();
-  std::vector<Bytes> values;
-  for (auto& answer : answers) {
-    if (!answer || !answer->record || answer->record->key != key) continue;
-    if (!validator_.validate(key, answer->record->value, now)) continue;
-    values.push_back(std::move(answer->record->value));
-  }
-  if (values.empty()) co_return fail("GET_VALUE: no valid record found");
-  std::vector<ByteView> views;
-  for (const auto& value : values)
-    views.push_back(value);
-  auto best = validator_.select(key, views);
+  if (!walked) co_return tl::unexpected(walked.error());
+  if (walked->stats.responses == 0) co_return fail("GET_VALUE: no peers answered");
+  auto best = best_valid_value(key, walked->values);
   if (!best) co_return tl::unexpected(best.error());
-  co_return std::move(values[*best]);
+  co_return std::move(walked->values[*best]);
+}
+
+Expected<std::size_t> DhtClient::best_valid_value(const Bytes& key,
+                                                  const std::vector<Bytes>& values) const {
+  const auto now = std::chrono::system_clock::now();
+  std::vector<std::size_t> valid;
+  std::vector<ByteView> views;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (!validator_.validate(key, values[i], now)) continue;
+    valid.push_back(i);
+    views.push_back(values[i]);
+  }
+  if (views.empty()) return fail("GET_VALUE: no valid record found");
+  auto best = validator_.select(key, views);
+  if (!best) return tl::unexpected(best.error());
+  return valid[*best];
 }
 
 }  // namespace an::p2p::net

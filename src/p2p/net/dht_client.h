@@ -40,6 +40,8 @@ struct LookupOutcome {
   int hops = 0;
   // False when the deadline came first: `closest` is then the best result so far.
   bool completed = false;
+  // GET_VALUE lookups: the record values that answers carried for the key, unvalidated.
+  std::vector<Bytes> values;
   // Addresses that answers gave for the peers they named (the first answer naming a peer with
   // addresses wins), e.g. the target's own when it was found.
   std::unordered_map<PeerId, std::vector<Multiaddr>> addresses;
@@ -75,10 +77,11 @@ class DhtClient {
   // number of peers that accepted it (answered PUT_VALUE) by the deadline.
   asio::awaitable<Expected<std::size_t>> put_value(Bytes key, Bytes value,
                                                    std::chrono::steady_clock::time_point deadline);
-  // The best valid value that the k closest peers of the key hold (GET_VALUE to all of them at
-  // once after find_closest_peers; the validator selects among the valid records). An error when
-  // none answered with a valid record by the deadline. go also walks the peers that GET_VALUE
-  // answers name; this does not (yet).
+  // The best valid value for the key (the validator selects among the valid records): an
+  // iterative lookup of the key whose requests are GET_VALUE, as go's GetValue walks, so that
+  // every peer asked on the way may answer with the record. An error when none did by the
+  // deadline. Unlike go, no quorum (the whole lookup runs) and no correction of peers that
+  // answered an outdated record.
   asio::awaitable<Expected<Bytes>> get_value(Bytes key,
                                              std::chrono::steady_clock::time_point deadline);
 
@@ -95,6 +98,10 @@ class DhtClient {
       std::chrono::steady_clock::time_point deadline);
   asio::awaitable<void> fan_out_one(std::shared_ptr<FanOutState> state, std::size_t index,
                                     PeerId peer, kad::Message message);
+
+  asio::awaitable<Expected<LookupOutcome>> run_lookup(
+      kad::MessageType type, Bytes target, std::chrono::steady_clock::time_point deadline);
+  Expected<std::size_t> best_valid_value(const Bytes& key, const std::vector<Bytes>& values) const;
 
   asio::awaitable<Expected<void>> ensure_connected(PeerId peer, std::vector<Multiaddr> addresses);
   asio::awaitable<void> query(std::shared_ptr<LookupState> state, PeerId peer,

@@ -329,5 +329,38 @@ TEST_F(DhtClientNetworkTest, PutValueStoresAtTheClosestPeersAndGetValueFindsIt) 
   EXPECT_FALSE(*missing);
 }
 
+TEST_F(DhtClientNetworkTest, GetValueWalksAndFindsARecordHeldOffTheClosestPeers) {
+  // Host 5 knows only host 0, which alone holds the record; with k = 3 and host 0 not among
+  // the 3 hosts closest to the key, only a lookup whose requests are GET_VALUE (go's walk)
+  // sees it: asking the 3 closest at the end would not.
+  const std::size_t requester = 5;
+  const std::size_t holder_index = 0;
+  std::optional<std::size_t> publisher;
+  Bytes key;
+  for (std::size_t candidate = 1; candidate < kHosts && !publisher; ++candidate) {
+    if (candidate == requester) continue;
+    Bytes candidate_key = text_bytes("/pk/");
+    const Bytes& id = peers[candidate]->id().bytes();
+    candidate_key.insert(candidate_key.end(), id.begin(), id.end());
+    const auto closest = true_closest(candidate_key, requester, 3);
+    if (std::find(closest.begin(), closest.end(), peers[holder_index]->id()) == closest.end()) {
+      publisher = candidate;
+      key = candidate_key;
+    }
+  }
+  ASSERT_TRUE(publisher) << "no key with host 0 outside its 3 closest (odds about 1 in 10^4)";
+  const Bytes value = encode_public_key(peers[*publisher]->host().identity().key.public_key());
+  ASSERT_TRUE(servers[holder_index]->records().put(key, value, std::chrono::system_clock::now()));
+
+  DhtClientConfig small;
+  small.lookup.k = 3;
+  DhtClient narrow(peers[requester]->host(), servers[requester]->routing_table(), small);
+  auto got = run_coroutine(io, [&]() -> asio::awaitable<Expected<Bytes>> {
+    co_return co_await narrow.get_value(key, std::chrono::steady_clock::now() + kWaitLimit);
+  });
+  ASSERT_TRUE(got && *got) << (got ? got->error().message : "");
+  EXPECT_EQ(**got, value);
+}
+
 }  // namespace
 }  // namespace an::p2p::net::test
