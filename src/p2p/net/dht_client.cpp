@@ -43,8 +43,10 @@ asio::awaitable<Expected<void>> dial_any(Host& host, PeerId peer, std::vector<Mu
 // before the first suspension.
 asio::awaitable<Expected<kad::Message>> exchange(Host& host, PeerId peer, kad::Message message,
                                                  std::shared_ptr<std::shared_ptr<Stream>> holder) {
-  std::vector<std::string> protocols(1, std::string(kad::kProtocolId));
-  auto opened = co_await host.new_stream(peer, std::move(protocols));
+  // Optimistic negotiation, as go's lazy multistream-select: the request follows the protocol
+  // proposal at once, saving a round trip per query; a peer that refuses the protocol fails the
+  // read of the answer.
+  auto opened = host.new_stream_optimistic(peer, std::string(kad::kProtocolId));
   if (!opened) co_return tl::unexpected(opened.error());
   std::shared_ptr<Stream> stream = *opened;
   *holder = stream;
