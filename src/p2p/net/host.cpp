@@ -521,13 +521,39 @@ void Host::close() {
   }
 }
 
+namespace {
+
+// How we see the peer, for its identify. A relayed connection is seen as go's relayed
+// connections report it: the relay's transport address, /p2p/RELAY/p2p-circuit (without the
+// peer's own /p2p/). js-libp2p's identify refuses the whole message when the observed address
+// does not start with an IP or DNS component, so nothing is sent then.
+std::optional<Multiaddr> observed_address_for_identify(const Connection& connection) {
+  Multiaddr observed = connection.remote_address();
+  if (connection.relayed()) observed = observed.without_p2p();
+  const auto& parts = observed.components();
+  if (parts.empty()) return std::nullopt;
+  switch (parts.front().code) {
+    case kProtocolIp4:
+    case kProtocolIp6:
+    case kProtocolDns:
+    case kProtocolDns4:
+    case kProtocolDns6:
+    case kProtocolDnsaddr:
+      return observed;
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace
+
 identify::Identify Host::own_identify(const Connection& connection) const {
   identify::Identify message;
   message.protocol_version = config_.protocol_version;
   message.agent_version = config_.agent_version;
   message.public_key = encode_public_key(identity_.key.public_key());
   message.listen_addrs = advertised_addresses_.empty() ? listen_addresses_ : advertised_addresses_;
-  message.observed_addr = connection.remote_address();
+  message.observed_addr = observed_address_for_identify(connection);
   message.protocols = protocols();
   if (auto record = identify::make_signed_peer_record(identity_.key, peer_record_seq_,
                                                       message.listen_addrs)) {

@@ -303,8 +303,11 @@ asio::awaitable<void> RelayClient::serve_stop(std::shared_ptr<Stream> stream) {
     stream->abort();
     co_return;
   }
-  auto remote =
-      Multiaddr::parse("/p2p/" + relay.to_string() + "/p2p-circuit/p2p/" + source.to_string());
+  // The full circuit address, as outbound relayed connections have it: the relay's transport
+  // address first, so that it says where the bytes come from.
+  const std::string transport = stream->connection().remote_address().without_p2p().to_string();
+  auto remote = Multiaddr::parse(transport + "/p2p/" + relay.to_string() + "/p2p-circuit/p2p/" +
+                                 source.to_string());
   if (!remote) {
     stream->abort();
     co_return;

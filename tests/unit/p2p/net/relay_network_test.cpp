@@ -204,8 +204,18 @@ TEST_F(RelayNetworkTest, IdentifyPingAndEchoWorkOverTheCircuitBothWays) {
   ASSERT_NE(b_side, nullptr);
   EXPECT_TRUE(b_side->relayed());
   EXPECT_EQ(b_side->direction(), Direction::kInbound);
-  EXPECT_EQ(b_side->remote_address(), parse("/p2p/" + relay_peer.id().to_string() +
+  EXPECT_EQ(b_side->remote_address(), parse(relay_peer.dial_address().to_string() +
                                             "/p2p-circuit/p2p/" + c.id().to_string()));
+  // Identify's observed addresses take go's form for relayed connections (no trailing /p2p/;
+  // js refuses an observed address that does not start with an IP or DNS part).
+  const PeerInfo* b_seen_by_c = c.host().peer_info(b.id());
+  ASSERT_NE(b_seen_by_c, nullptr);
+  ASSERT_TRUE(b_seen_by_c->observed_address);
+  EXPECT_EQ(*b_seen_by_c->observed_address,
+            parse(relay_peer.dial_address().to_string() + "/p2p-circuit"));
+  ASSERT_TRUE(c_seen_by_b->observed_address);
+  EXPECT_EQ(*c_seen_by_b->observed_address,
+            parse(relay_peer.dial_address().to_string() + "/p2p-circuit"));
 
   auto c_to_b = ping(c.host(), b.id());
   EXPECT_TRUE(c_to_b) << c_to_b.error().message;
