@@ -8,6 +8,9 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <string>
+
+#include "util/expected.h"
 
 namespace an::p2p::net {
 
@@ -25,6 +28,19 @@ inline void report_exception(std::exception_ptr error) {
   } catch (...) {
     std::fprintf(stderr, "agentnetwork: network task failed with an unknown exception\n");
   }
+}
+
+// Runs `operation` with a timeout; when the timer wins the operation is cancelled and the error
+// names `what` ("<what>: timed out").
+template <class T>
+asio::awaitable<Expected<T>> with_timeout(asio::awaitable<Expected<T>> operation,
+                                          std::chrono::steady_clock::duration timeout,
+                                          std::string what) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
+  auto result = co_await (std::move(operation) || timer.async_wait(use_tuple));
+  if (result.index() == 1) co_return fail(what + ": timed out");
+  co_return std::move(std::get<0>(result));
 }
 
 // Wakes every coroutine waiting on it. Waiters re-check their condition in a loop:

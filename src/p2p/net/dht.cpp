@@ -121,6 +121,7 @@ asio::awaitable<void> Dht::upkeep_round(bool force_self_lookup) {
     server_.routing_table().mark_refreshed(kad::Key::of_peer(*target), kad::Clock::now());
   }
   co_await connect_to_learned_peers();
+  if (*alive) ++stats_.rounds;
 }
 
 asio::awaitable<void> Dht::dial_one(PeerId peer, std::shared_ptr<std::size_t> in_flight,

@@ -52,6 +52,7 @@ struct FoundPeer {
 
 // What the upkeep did so far (for logs, status and tests).
 struct DhtUpkeepStats {
+  std::size_t rounds = 0;  // completed: self-lookup (when due), refreshes, dialling
   std::size_t self_lookups = 0;
   std::size_t refresh_lookups = 0;
   std::size_t dials = 0;

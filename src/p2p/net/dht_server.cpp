@@ -12,17 +12,6 @@ namespace {
 
 using namespace asio::experimental::awaitable_operators;
 
-// Runs `operation` with a deadline; on timeout it is cancelled and `what` names the failure.
-template <class T>
-asio::awaitable<Expected<T>> with_deadline(asio::awaitable<Expected<T>> operation,
-                                           std::chrono::steady_clock::duration timeout,
-                                           std::string what) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
-  auto result = co_await (std::move(operation) || timer.async_wait(use_tuple));
-  if (result.index() == 1) co_return fail(what + ": timed out");
-  co_return std::move(std::get<0>(result));
-}
-
 bool lists_kad(const PeerInfo& info) {
   return std::find(info.protocols.begin(), info.protocols.end(), kad::kProtocolId) !=
          info.protocols.end();
@@ -112,8 +101,8 @@ asio::awaitable<void> DhtServer::serve(std::shared_ptr<Stream> stream) {
   }
   StreamSlot slot(*this, from);
   for (;;) {
-    auto received = co_await with_deadline(read_framed(*stream, kad::kMaxMessageSize),
-                                           kDhtRequestIdleTimeout, "kad request");
+    auto received = co_await with_timeout(read_framed(*stream, kad::kMaxMessageSize),
+                                          kDhtRequestIdleTimeout, "kad request");
     if (!*alive) {
       stream->abort();
       co_return;
@@ -136,7 +125,7 @@ asio::awaitable<void> DhtServer::serve(std::shared_ptr<Stream> stream) {
     if (!answer->has_value()) continue;
     const Bytes encoded = kad::encode(**answer);
     auto written =
-        co_await with_deadline(write_framed(*stream, encoded), kDhtWriteTimeout, "kad answer");
+        co_await with_timeout(write_framed(*stream, encoded), kDhtWriteTimeout, "kad answer");
     if (!written) {
       stream->abort();
       co_return;

@@ -17,17 +17,6 @@ constexpr std::chrono::milliseconds kMinRefreshDelay{100};
 // A Limit.duration above this is taken for milliseconds (see circuit_duration).
 constexpr std::uint32_t kLongestPlausibleSeconds = 24 * 60 * 60;
 
-// Runs `operation` with a deadline; on timeout it is cancelled and `what` names the failure.
-template <class T>
-asio::awaitable<Expected<T>> with_timeout(asio::awaitable<Expected<T>> operation,
-                                          std::chrono::steady_clock::duration timeout,
-                                          std::string what) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
-  auto result = co_await (std::move(operation) || timer.async_wait(use_tuple));
-  if (result.index() == 1) co_return fail(what + ": timed out");
-  co_return std::move(std::get<0>(result));
-}
-
 std::uint64_t unix_now() {
   const auto seconds =
       std::chrono::duration_cast<std::chrono::seconds>(relay::Clock::now().time_since_epoch())

@@ -12,17 +12,6 @@ namespace {
 
 using namespace asio::experimental::awaitable_operators;
 
-// Runs `operation` with a deadline; on timeout it is cancelled and `what` names the failure.
-template <class T>
-asio::awaitable<Expected<T>> with_timeout(asio::awaitable<Expected<T>> operation,
-                                          std::chrono::steady_clock::duration timeout,
-                                          std::string what) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
-  auto result = co_await (std::move(operation) || timer.async_wait(use_tuple));
-  if (result.index() == 1) co_return fail(what + ": timed out");
-  co_return std::move(std::get<0>(result));
-}
-
 relay::TimePoint now() {
   return relay::Clock::now();
 }
