@@ -20,9 +20,9 @@ std::unique_ptr<std::uint8_t[]> allocate(std::size_t size) {
 
 }  // namespace
 
-SecureConnection::SecureConnection(std::unique_ptr<ByteStream> transport,
-                                   asio::any_io_executor executor, noise::CipherState send,
-                                   noise::CipherState receive, PeerId remote_peer)
+NoiseConnection::NoiseConnection(std::unique_ptr<ByteStream> transport,
+                                 asio::any_io_executor executor, noise::CipherState send,
+                                 noise::CipherState receive, PeerId remote_peer)
     : transport_(std::move(transport)),
       tcp_(dynamic_cast<TcpByteStream*>(transport_.get())),
       executor_(std::move(executor)),
@@ -43,7 +43,7 @@ SecureConnection::SecureConnection(std::unique_ptr<ByteStream> transport,
   }
 }
 
-asio::awaitable<Expected<void>> SecureConnection::write_all(ByteView plaintext) {
+asio::awaitable<Expected<void>> NoiseConnection::write_all(ByteView plaintext) {
   std::size_t frames = plaintext.size() / noise::kMaxPlaintext + 1;
   std::size_t needed = plaintext.size() + frames * (kFrameHeaderSize + noise::kTagSize);
   if (needed > outbox_capacity_) {
@@ -63,7 +63,7 @@ asio::awaitable<Expected<void>> SecureConnection::write_all(ByteView plaintext) 
   co_return co_await transport_->write_all(ByteView(outbox_.get(), used));
 }
 
-void SecureConnection::release_read_buffer() {
+void NoiseConnection::release_read_buffer() {
   // Only while nothing is buffered: then the reader, if any, is waiting for the transport and
   // allocates a fresh buffer when data arrives.
   if (reading_ || cipher_begin_ != cipher_end_ || plain_begin_ != plain_end_) return;
@@ -72,20 +72,20 @@ void SecureConnection::release_read_buffer() {
   cipher_begin_ = cipher_end_ = plain_begin_ = plain_end_ = 0;
 }
 
-void SecureConnection::release_write_buffer() {
+void NoiseConnection::release_write_buffer() {
   outbox_.reset();
   outbox_capacity_ = 0;
 }
 
-asio::awaitable<Expected<void>> SecureConnection::close_write() {
+asio::awaitable<Expected<void>> NoiseConnection::close_write() {
   co_return co_await transport_->close_write();
 }
 
-void SecureConnection::abort() {
+void NoiseConnection::abort() {
   transport_->abort();
 }
 
-Expected<bool> SecureConnection::decrypt_next_frame() {
+Expected<bool> NoiseConnection::decrypt_next_frame() {
   std::size_t available = cipher_end_ - cipher_begin_;
   if (available < kFrameHeaderSize) return false;
   std::size_t length = (std::size_t{inbox_[cipher_begin_]} << 8) | inbox_[cipher_begin_ + 1];
@@ -100,7 +100,7 @@ Expected<bool> SecureConnection::decrypt_next_frame() {
   return true;
 }
 
-asio::awaitable<Expected<std::size_t>> SecureConnection::fill() {
+asio::awaitable<Expected<std::size_t>> NoiseConnection::fill() {
   if (tcp_ == nullptr) co_return co_await fill_from_transport();
   auto& socket = tcp_->socket();
   for (;;) {
@@ -135,7 +135,7 @@ asio::awaitable<Expected<std::size_t>> SecureConnection::fill() {
   }
 }
 
-asio::awaitable<Expected<std::size_t>> SecureConnection::fill_from_transport() {
+asio::awaitable<Expected<std::size_t>> NoiseConnection::fill_from_transport() {
   for (;;) {
     if (inbox_) {
       std::size_t partial = cipher_end_ - cipher_begin_;
@@ -163,7 +163,7 @@ asio::awaitable<Expected<std::size_t>> SecureConnection::fill_from_transport() {
   }
 }
 
-asio::awaitable<Expected<ByteView>> SecureConnection::read_view() {
+asio::awaitable<Expected<ByteView>> NoiseConnection::read_view() {
   for (;;) {
     if (plain_begin_ < plain_end_) {
       ByteView view(inbox_.get() + plain_begin_, plain_end_ - plain_begin_);
@@ -184,7 +184,7 @@ asio::awaitable<Expected<ByteView>> SecureConnection::read_view() {
   }
 }
 
-asio::awaitable<Expected<std::size_t>> SecureConnection::read_some_from_source(
+asio::awaitable<Expected<std::size_t>> NoiseConnection::read_some_from_source(
     std::span<std::uint8_t> buffer) {
   if (plain_begin_ == plain_end_) {
     auto view = co_await read_view();

@@ -1,9 +1,12 @@
 #include "p2p/net/upgrade.h"
 
+#include <algorithm>
 #include <array>
 
+#include "p2p/crypto/keys.h"
 #include "p2p/multistream/multistream.h"
 #include "p2p/net/negotiate.h"
+#include "p2p/net/plaintext.h"
 #include "p2p/noise/framing.h"
 #include "p2p/noise/handshake.h"
 #include "p2p/noise/noise.h"
@@ -12,9 +15,18 @@
 namespace an::p2p::net {
 namespace {
 
-const std::vector<std::string>& our_muxers() {
-  static const std::vector<std::string> muxers{std::string(yamux::kProtocolId)};
-  return muxers;
+// A secured channel and the muxer agreed during its handshake, if any.
+struct Secured {
+  std::unique_ptr<SecureConnection> secure;
+  std::optional<std::string> early_muxer;
+};
+
+bool is_supported_security(std::string_view protocol) {
+  return protocol == noise::kProtocolId || protocol == kPlaintextProtocolId;
+}
+
+bool is_supported_muxer(std::string_view protocol) {
+  return protocol == yamux::kProtocolId;
 }
 
 asio::awaitable<Expected<Bytes>> read_handshake_message(ByteStream& stream) {
@@ -34,10 +46,10 @@ Expected<void> append_handshake_message(noise::Handshake& handshake, Bytes& out)
   return noise::append_frame(*message, out);
 }
 
-// The muxer both sides announced inside Noise (early muxer negotiation), if any: the
+// The muxer both sides announced inside the handshake (early muxer negotiation), if any: the
 // initiator's first choice that the responder also lists.
-std::optional<std::string> inlined_muxer(const std::vector<std::string>& initiator_list,
-                                         const std::vector<std::string>& responder_list) {
+std::optional<std::string> common_muxer(const std::vector<std::string>& initiator_list,
+                                        const std::vector<std::string>& responder_list) {
   for (const auto& candidate : initiator_list) {
     for (const auto& offered : responder_list) {
       if (candidate == offered) return candidate;
@@ -53,42 +65,37 @@ Expected<noise::Handshake> make_handshake(noise::Role role, const LocalIdentity&
   options.identity = &local.key;
   options.static_key = &local.noise_static;
   options.expected_remote = std::move(expected_peer);
-  options.stream_muxers = our_muxers();
+  options.stream_muxers = local.muxers;
   return noise::Handshake::create(options);
 }
 
-}  // namespace
-
-asio::awaitable<Expected<UpgradedConnection>> upgrade_outbound(
+// Dialer side of Noise XX. `optimistic` holds the security negotiation still in flight when
+// "/noise" was proposed together with the first handshake message (our only offer).
+asio::awaitable<Expected<Secured>> noise_outbound(
     std::unique_ptr<ByteStream> transport, const LocalIdentity& local,
-    std::optional<PeerId> expected_peer) {
+    std::optional<PeerId> expected_peer, std::optional<multistream::Initiator> optimistic) {
   auto handshake = make_handshake(noise::Role::kInitiator, local, std::move(expected_peer));
   if (!handshake) co_return tl::unexpected(handshake.error());
-
-  // Optimistic: the multistream header, the "/noise" proposal and the first Noise message go
-  // out in one write. We offer nothing else, so a refusal fails either way.
-  std::vector<std::string> security_protocols{std::string(noise::kProtocolId)};
-  auto initiator =
-      multistream::Initiator::create(security_protocols, multistream::InitiatorMode::kOptimistic);
-  if (!initiator) co_return tl::unexpected(initiator.error());
   Bytes out;
-  initiator->take_output(out);
+  if (optimistic) optimistic->take_output(out);
   if (auto appended = append_handshake_message(*handshake, out); !appended) {
     co_return tl::unexpected(appended.error());
   }
   if (auto written = co_await transport->write_all(out); !written) {
     co_return tl::unexpected(written.error());
   }
-  Bytes buffer(1024);
-  while (!initiator->done()) {
-    auto got = co_await transport->read_some(buffer);
-    if (!got) co_return tl::unexpected(got.error());
-    if (*got == 0) co_return fail("the peer closed the connection during security negotiation");
-    if (auto fed = initiator->receive(ByteView(buffer.data(), *got)); !fed) {
-      co_return fail("security negotiation: " + fed.error().message);
+  if (optimistic) {
+    Bytes buffer(1024);
+    while (!optimistic->done()) {
+      auto got = co_await transport->read_some(buffer);
+      if (!got) co_return tl::unexpected(got.error());
+      if (*got == 0) co_return fail("the peer closed the connection during security negotiation");
+      if (auto fed = optimistic->receive(ByteView(buffer.data(), *got)); !fed) {
+        co_return fail("security negotiation: " + fed.error().message);
+      }
     }
+    transport->unread(optimistic->take_leftover());
   }
-  transport->unread(initiator->take_leftover());
 
   auto second = co_await read_handshake_message(*transport);
   if (!second) co_return tl::unexpected(second.error());
@@ -99,37 +106,19 @@ asio::awaitable<Expected<UpgradedConnection>> upgrade_outbound(
   }
   auto result = handshake->finish();
   if (!result) co_return tl::unexpected(result.error());
-
-  auto muxer = inlined_muxer(our_muxers(), result->remote_stream_muxers);
-  auto executor = co_await asio::this_coro::executor;
-  auto secure = std::make_unique<SecureConnection>(std::move(transport), std::move(executor),
-                                                   std::move(result->send),
-                                                   std::move(result->receive), result->remote_peer);
-  if (muxer) {
-    if (auto written = co_await secure->transport().write_all(out); !written) {
-      co_return tl::unexpected(written.error());
-    }
-    co_return UpgradedConnection{std::move(secure), *muxer};
-  }
-  // No early negotiation: the third Noise message, then multistream-select for the muxer.
-  if (auto written = co_await secure->transport().write_all(out); !written) {
+  if (auto written = co_await transport->write_all(out); !written) {
     co_return tl::unexpected(written.error());
   }
-  auto selected = co_await negotiate_outbound(*secure, our_muxers());
-  if (!selected) co_return fail("muxer negotiation: " + selected.error().message);
-  co_return UpgradedConnection{std::move(secure), *selected};
+  auto muxer = common_muxer(local.muxers, result->remote_stream_muxers);
+  auto executor = co_await asio::this_coro::executor;
+  std::unique_ptr<SecureConnection> secure = std::make_unique<NoiseConnection>(
+      std::move(transport), std::move(executor), std::move(result->send),
+      std::move(result->receive), result->remote_peer);
+  co_return Secured{std::move(secure), std::move(muxer)};
 }
 
-asio::awaitable<Expected<UpgradedConnection>> upgrade_inbound(std::unique_ptr<ByteStream> transport,
-                                                              LocalIdentity local) {
-  // go-libp2p proposes /tls/1.0.0 first: the responder answers "na" and it moves on to /noise.
-  // Braced lists are kept out of co_await expressions: GCC 12 mishandles their backing arrays
-  // in coroutine frames.
-  std::vector<std::string> security_protocols{std::string(noise::kProtocolId)};
-  multistream::Responder security_responder(security_protocols);
-  auto selected = co_await negotiate_inbound(*transport, std::move(security_responder));
-  if (!selected) co_return fail("security negotiation: " + selected.error().message);
-
+asio::awaitable<Expected<Secured>> noise_inbound(std::unique_ptr<ByteStream> transport,
+                                                 const LocalIdentity& local) {
   auto handshake = make_handshake(noise::Role::kResponder, local, std::nullopt);
   if (!handshake) co_return tl::unexpected(handshake.error());
   auto first = co_await read_handshake_message(*transport);
@@ -148,16 +137,113 @@ asio::awaitable<Expected<UpgradedConnection>> upgrade_inbound(std::unique_ptr<By
   auto result = handshake->finish();
   if (!result) co_return tl::unexpected(result.error());
 
-  auto muxer = inlined_muxer(result->remote_stream_muxers, our_muxers());
+  auto muxer = common_muxer(result->remote_stream_muxers, local.muxers);
   auto executor = co_await asio::this_coro::executor;
-  auto secure = std::make_unique<SecureConnection>(std::move(transport), std::move(executor),
-                                                   std::move(result->send),
-                                                   std::move(result->receive), result->remote_peer);
-  if (muxer) co_return UpgradedConnection{std::move(secure), *muxer};
-  multistream::Responder muxer_responder(our_muxers());
-  auto muxer_selected = co_await negotiate_inbound(*secure, std::move(muxer_responder));
-  if (!muxer_selected) co_return fail("muxer negotiation: " + muxer_selected.error().message);
-  co_return UpgradedConnection{std::move(secure), *muxer_selected};
+  std::unique_ptr<SecureConnection> secure = std::make_unique<NoiseConnection>(
+      std::move(transport), std::move(executor), std::move(result->send),
+      std::move(result->receive), result->remote_peer);
+  co_return Secured{std::move(secure), std::move(muxer)};
+}
+
+asio::awaitable<Expected<Secured>> plaintext_handshake(std::unique_ptr<ByteStream> transport,
+                                                       const LocalIdentity& local,
+                                                       std::optional<PeerId> expected_peer) {
+  auto secure = co_await secure_plaintext(std::move(transport), local.peer_id,
+                                          encode_public_key(local.key.public_key()),
+                                          std::move(expected_peer));
+  if (!secure) co_return tl::unexpected(secure.error());
+  co_return Secured{std::move(*secure), std::nullopt};
+}
+
+// The handshake of the security protocol both sides agreed on.
+asio::awaitable<Expected<Secured>> secure_with(const std::string& protocol,
+                                               std::unique_ptr<ByteStream> transport,
+                                               const LocalIdentity& local, Direction direction,
+                                               std::optional<PeerId> expected_peer) {
+  if (protocol == noise::kProtocolId) {
+    if (direction == Direction::kInbound)
+      co_return co_await noise_inbound(std::move(transport), local);
+    co_return co_await noise_outbound(std::move(transport), local, std::move(expected_peer),
+                                      std::nullopt);
+  }
+  if (protocol == kPlaintextProtocolId) {
+    co_return co_await plaintext_handshake(std::move(transport), local, std::move(expected_peer));
+  }
+  co_return fail("security protocol " + protocol + " is not supported yet");
+}
+
+// The muxer: agreed during the handshake, or negotiated over the secured channel.
+asio::awaitable<Expected<UpgradedConnection>> select_muxer(Secured secured,
+                                                           const LocalIdentity& local,
+                                                           Direction direction) {
+  if (secured.early_muxer) {
+    co_return UpgradedConnection{std::move(secured.secure), std::move(*secured.early_muxer)};
+  }
+  if (direction == Direction::kOutbound) {
+    auto selected = co_await negotiate_outbound(*secured.secure, local.muxers);
+    if (!selected) co_return fail("muxer negotiation: " + selected.error().message);
+    co_return UpgradedConnection{std::move(secured.secure), *selected};
+  }
+  multistream::Responder responder(local.muxers);
+  auto selected = co_await negotiate_inbound(*secured.secure, std::move(responder));
+  if (!selected) co_return fail("muxer negotiation: " + selected.error().message);
+  co_return UpgradedConnection{std::move(secured.secure), *selected};
+}
+
+}  // namespace
+
+Expected<void> validate_upgrade_protocols(const LocalIdentity& local) {
+  auto check = [](const std::vector<std::string>& list, const char* what,
+                  bool (*supported)(std::string_view)) -> Expected<void> {
+    if (list.empty()) return fail(std::string("no ") + what + " is enabled");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (!supported(list[i])) return fail(std::string(what) + " " + list[i] + " is not supported");
+      if (std::find(list.begin(), list.begin() + static_cast<long>(i), list[i]) !=
+          list.begin() + static_cast<long>(i)) {
+        return fail(std::string(what) + " " + list[i] + " is listed twice");
+      }
+    }
+    return {};
+  };
+  if (auto ok = check(local.security_protocols, "security protocol", is_supported_security); !ok) {
+    return ok;
+  }
+  return check(local.muxers, "muxer", is_supported_muxer);
+}
+
+asio::awaitable<Expected<UpgradedConnection>> upgrade_outbound(
+    std::unique_ptr<ByteStream> transport, const LocalIdentity& local,
+    std::optional<PeerId> expected_peer) {
+  Expected<Secured> secured = fail("no security protocol is enabled");
+  if (local.security_protocols.size() == 1 && local.security_protocols[0] == noise::kProtocolId) {
+    // Optimistic: the multistream header, the "/noise" proposal and the first Noise message go
+    // out in one write. We offer nothing else, so a refusal fails either way.
+    auto initiator = multistream::Initiator::create(local.security_protocols,
+                                                    multistream::InitiatorMode::kOptimistic);
+    if (!initiator) co_return tl::unexpected(initiator.error());
+    secured = co_await noise_outbound(std::move(transport), local, std::move(expected_peer),
+                                      std::move(*initiator));
+  } else {
+    auto selected = co_await negotiate_outbound(*transport, local.security_protocols);
+    if (!selected) co_return fail("security negotiation: " + selected.error().message);
+    secured = co_await secure_with(*selected, std::move(transport), local, Direction::kOutbound,
+                                   std::move(expected_peer));
+  }
+  if (!secured) co_return tl::unexpected(secured.error());
+  co_return co_await select_muxer(std::move(*secured), local, Direction::kOutbound);
+}
+
+asio::awaitable<Expected<UpgradedConnection>> upgrade_inbound(std::unique_ptr<ByteStream> transport,
+                                                              LocalIdentity local) {
+  // go-libp2p proposes /tls/1.0.0 first: a responder without it answers "na" and the dialer
+  // moves on to /noise.
+  multistream::Responder security_responder(local.security_protocols);
+  auto selected = co_await negotiate_inbound(*transport, std::move(security_responder));
+  if (!selected) co_return fail("security negotiation: " + selected.error().message);
+  auto secured = co_await secure_with(*selected, std::move(transport), local, Direction::kInbound,
+                                      std::nullopt);
+  if (!secured) co_return tl::unexpected(secured.error());
+  co_return co_await select_muxer(std::move(*secured), local, Direction::kInbound);
 }
 
 }  // namespace an::p2p::net

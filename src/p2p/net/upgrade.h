@@ -1,11 +1,15 @@
-// Connection upgrade (libp2p connections spec): multistream-select "/noise", the Noise XX
-// handshake, then the muxer ("/yamux/1.0.0", chosen inside Noise when both sides offer it,
-// otherwise by multistream-select over the secured channel). Network thread only.
+// Connection upgrade (libp2p connections spec): multistream-select of the security protocol
+// ("/noise" by default; "/plaintext/2.0.0" only when enabled), its handshake, then the muxer
+// ("/yamux/1.0.0" by default; chosen inside Noise when both sides offer it, otherwise by
+// multistream-select over the secured channel). Network thread only.
 #pragma once
 
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "p2p/crypto/ed25519.h"
 #include "p2p/crypto/peer_id.h"
@@ -15,12 +19,19 @@
 
 namespace an::p2p::net {
 
-// Who we are on the wire. The Noise static key is per process, as the libp2p spec asks.
+// Who we are on the wire, and what we offer there. The Noise static key is per process, as the
+// libp2p spec asks.
 struct LocalIdentity {
   Ed25519PrivateKey key;
   PeerId peer_id;
   noise::X25519KeyPair noise_static;
+  // Security protocols and muxers, in our order of preference (the dialer's order decides).
+  std::vector<std::string> security_protocols{"/noise"};
+  std::vector<std::string> muxers{"/yamux/1.0.0"};
 };
+
+// Errors for an empty list, duplicates and protocols we do not implement.
+Expected<void> validate_upgrade_protocols(const LocalIdentity& local);
 
 // Security handshake plus muxer selection must finish within this time, or the connection is
 // dropped (a peer that stalls cannot hold resources).
