@@ -53,6 +53,14 @@ std::vector<OptionSpec> node_option_specs() {
       value_option("relay-circuit-bytes", "N",
                    "relay service: bytes per direction per relayed connection (default 131072, "
                    "0: none)"),
+      value_option("security", "A,B",
+                   "security protocols offered, preferred first: noise, tls, plaintext (default "
+                   "noise; plaintext disables encryption, for tests only)",
+                   true),
+      value_option("muxer", "A,B",
+                   "stream muxers offered, preferred first: yamux, mplex (default "
+                   "yamux)",
+                   true),
   };
 }
 

@@ -130,6 +130,11 @@ std::optional<ResolvedNodeOptions> resolve_or_report(const ParsedArgs& parsed, i
     exit_code = kExitUsage;
     return std::nullopt;
   }
+  if (node::plaintext_enabled(resolved->options)) {
+    std::fprintf(stderr,
+                 "WARNING: -security includes plaintext: connections that use /plaintext/2.0.0 "
+                 "are NOT encrypted and NOT authenticated. Use it for tests only.\n");
+  }
   return std::move(*resolved);
 }
 

@@ -226,9 +226,18 @@ int NodeProcess::run() {
   if (!noise_static) return fail_start(noise_static.error().message);
   p2p::net::HostConfig host_config;
   host_config.agent_version = std::string("agentnetwork/") + kVersion;
-  host_ = std::make_unique<p2p::net::Host>(
-      io_, p2p::net::LocalIdentity{identity->key, identity->peer_id, std::move(*noise_static)},
-      host_config);
+  p2p::net::LocalIdentity local{identity->key, identity->peer_id, std::move(*noise_static)};
+  local.security_protocols = security_protocol_ids(options);
+  local.muxers = muxer_protocol_ids(options);
+  if (auto usable = p2p::net::validate_upgrade_protocols(local); !usable) {
+    return fail_start(usable.error().message);
+  }
+  if (plaintext_enabled(options)) {
+    logger_->warn(
+        "INSECURE: -security includes plaintext: connections using /plaintext/2.0.0 are neither "
+        "encrypted nor authenticated; use it for tests only");
+  }
+  host_ = std::make_unique<p2p::net::Host>(io_, std::move(local), host_config);
   peers_changed_ = std::make_unique<p2p::net::Signal>(io_.get_executor());
   stop_requested_ = std::make_unique<p2p::net::Signal>(io_.get_executor());
   for (const auto& text : options.listen) {

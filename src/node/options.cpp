@@ -1,5 +1,6 @@
 #include "node/options.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -175,8 +176,76 @@ const std::vector<std::string>& node_option_names() {
                                               "log-max-files",
                                               "conn-low-water",
                                               "conn-high-water",
-                                              "conn-grace"};
+                                              "conn-grace",
+                                              "security",
+                                              "muxer"};
   return names;
+}
+
+namespace {
+
+struct NamedProtocol {
+  std::string_view name;
+  std::string_view protocol_id;
+};
+
+constexpr NamedProtocol kSecurityProtocols[] = {
+    {"noise", "/noise"}, {"tls", "/tls/1.0.0"}, {"plaintext", "/plaintext/2.0.0"}};
+constexpr NamedProtocol kMuxers[] = {{"yamux", "/yamux/1.0.0"}, {"mplex", "/mplex/6.7.0"}};
+
+template <std::size_t N>
+Expected<std::vector<std::string>> parse_protocol_list(std::string_view option,
+                                                       std::string_view value,
+                                                       const NamedProtocol (&known)[N]) {
+  std::string expected;
+  for (const auto& entry : known)
+    expected += (expected.empty() ? "" : ", ") + std::string(entry.name);
+  auto items = split_list(value);
+  if (items.empty()) {
+    return fail("invalid -" + std::string(option) + " " + quote_value(value) +
+                ": at least one of " + expected + " is needed");
+  }
+  std::set<std::string> seen;
+  for (const auto& item : items) {
+    bool found = false;
+    for (const auto& entry : known)
+      found = found || entry.name == item;
+    if (!found) {
+      return fail("invalid -" + std::string(option) + " " + quote_value(item) + " (expected " +
+                  expected + ")");
+    }
+    if (!seen.insert(item).second) {
+      return fail("-" + std::string(option) + ": " + quote_value(item) + " given twice");
+    }
+  }
+  return items;
+}
+
+template <std::size_t N>
+std::vector<std::string> protocol_ids(const std::vector<std::string>& names,
+                                      const NamedProtocol (&known)[N]) {
+  std::vector<std::string> ids;
+  for (const auto& name : names) {
+    for (const auto& entry : known) {
+      if (entry.name == name) ids.emplace_back(entry.protocol_id);
+    }
+  }
+  return ids;
+}
+
+}  // namespace
+
+std::vector<std::string> security_protocol_ids(const NodeOptions& options) {
+  return protocol_ids(options.security, kSecurityProtocols);
+}
+
+std::vector<std::string> muxer_protocol_ids(const NodeOptions& options) {
+  return protocol_ids(options.muxers, kMuxers);
+}
+
+bool plaintext_enabled(const NodeOptions& options) {
+  return std::find(options.security.begin(), options.security.end(), "plaintext") !=
+         options.security.end();
 }
 
 Expected<TcpListenAddress> parse_listen_address(std::string_view text) {
@@ -279,6 +348,14 @@ Expected<void> apply_node_option(NodeOptions& options, std::string_view name,
     auto seconds = parse_grace_seconds(value);
     if (!seconds) return tl::unexpected(seconds.error());
     options.conn_grace_seconds = *seconds;
+  } else if (name == "security") {
+    auto list = parse_protocol_list(name, value, kSecurityProtocols);
+    if (!list) return tl::unexpected(list.error());
+    options.security = *list;
+  } else if (name == "muxer") {
+    auto list = parse_protocol_list(name, value, kMuxers);
+    if (!list) return tl::unexpected(list.error());
+    options.muxers = *list;
   } else {
     return fail("unknown option -" + std::string(name));
   }
@@ -307,12 +384,13 @@ Expected<void> apply_config_settings(NodeOptions& options, const nlohmann::json&
     } else if (value.is_number() && !value.is_boolean()) {
       text = value.dump();
     } else if (value.is_array() &&
-               (name == "listen" || name == "bootstrap" || name == "static-relay")) {
+               (name == "listen" || name == "bootstrap" || name == "static-relay" ||
+                name == "security" || name == "muxer")) {
       for (const auto& item : value) {
         if (!item.is_string()) return fail("\"" + key + "\" must list strings");
         text += (text.empty() ? "" : ",") + item.get<std::string>();
       }
-      if (text.empty()) {
+      if (text.empty() && name != "security" && name != "muxer") {
         (name == "bootstrap"      ? options.bootstrap
          : name == "static-relay" ? options.static_relays
                                   : options.listen)
@@ -369,6 +447,8 @@ nlohmann::json options_to_config_json(const NodeOptions& options) {
   json["conn_low_water"] = options.conn_low_water;
   json["conn_high_water"] = options.conn_high_water;
   json["conn_grace"] = options.conn_grace_seconds;
+  json["security"] = options.security;
+  json["muxer"] = options.muxers;
   if (options.key_file.empty()) json.erase("key");
   if (options.grpc.empty()) json.erase("grpc");
   return json;
@@ -424,6 +504,7 @@ std::vector<std::string> options_to_args(const NodeOptions& options) {
   args.insert(args.end(),
               {"--conn-low-water", std::to_string(options.conn_low_water), "--conn-high-water",
                std::to_string(options.conn_high_water), "--conn-grace", grace_text});
+  args.insert(args.end(), {"--security", join(options.security), "--muxer", join(options.muxers)});
   return args;
 }
 

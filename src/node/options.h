@@ -46,7 +46,17 @@ struct NodeOptions {
   int relay_max_reservations = 128;
   int relay_circuit_duration_seconds = 120;
   std::int64_t relay_circuit_bytes = 128 * 1024;
+  // Security protocols and muxers offered, by short name, in order of preference (-security,
+  // -muxer). "plaintext" is never a default: it gives up encryption and authentication.
+  std::vector<std::string> security{"noise"};
+  std::vector<std::string> muxers{"yamux"};
 };
+
+// Short names of -security and -muxer and the protocol IDs they stand for.
+std::vector<std::string> security_protocol_ids(const NodeOptions& options);
+std::vector<std::string> muxer_protocol_ids(const NodeOptions& options);
+// Whether -security includes plaintext (start warns about it).
+bool plaintext_enabled(const NodeOptions& options);
 
 // The option names a node command accepts, as written after the dashes.
 const std::vector<std::string>& node_option_names();

@@ -278,4 +278,37 @@ TEST(OptionsTest, RelaySettings) {
 }
 
 }  // namespace
+TEST(OptionsTest, SecurityAndMuxerLists) {
+  NodeOptions options;
+  EXPECT_EQ(security_protocol_ids(options), std::vector<std::string>{"/noise"});
+  EXPECT_EQ(muxer_protocol_ids(options), std::vector<std::string>{"/yamux/1.0.0"});
+  EXPECT_FALSE(plaintext_enabled(options));
+  ASSERT_TRUE(apply_node_option(options, "security", "tls,noise,plaintext"));
+  EXPECT_EQ(security_protocol_ids(options),
+            (std::vector<std::string>{"/tls/1.0.0", "/noise", "/plaintext/2.0.0"}));
+  EXPECT_TRUE(plaintext_enabled(options));
+  ASSERT_TRUE(apply_node_option(options, "muxer", "mplex,yamux"));
+  EXPECT_EQ(muxer_protocol_ids(options),
+            (std::vector<std::string>{"/mplex/6.7.0", "/yamux/1.0.0"}));
+
+  auto unknown = apply_node_option(options, "security", "noise,ssl");
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message.find("\"ssl\""), std::string::npos);
+  EXPECT_FALSE(apply_node_option(options, "security", ""));
+  EXPECT_FALSE(apply_node_option(options, "muxer", "yamux,yamux"));
+  EXPECT_FALSE(apply_node_option(options, "muxer", "spdy"));
+  // A refused value leaves the previous setting alone.
+  EXPECT_EQ(options.muxers, (std::vector<std::string>{"mplex", "yamux"}));
+
+  NodeOptions from_json;
+  ASSERT_TRUE(
+      apply_config_json(from_json, nlohmann::json::parse(R"({"security":["tls","noise"]})")));
+  EXPECT_EQ(from_json.security, (std::vector<std::string>{"tls", "noise"}));
+  EXPECT_FALSE(apply_config_json(from_json, nlohmann::json::parse(R"({"muxer":[]})")));
+  auto args = options_to_args(options);
+  auto at = std::find(args.begin(), args.end(), "--security");
+  ASSERT_NE(at, args.end());
+  EXPECT_EQ(*(at + 1), "tls,noise,plaintext");
+}
+
 }  // namespace an::node

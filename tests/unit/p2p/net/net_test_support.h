@@ -178,10 +178,11 @@ class TestPeer {
     Expected<Bytes> received;
   };
 
-  TestPeer(asio::io_context& io, std::string agent_version) {
+  TestPeer(asio::io_context& io, std::string agent_version,
+           LocalIdentity identity = make_identity()) {
     HostConfig config;
     config.agent_version = std::move(agent_version);
-    host_ = std::make_unique<Host>(io, make_identity(), config);
+    host_ = std::make_unique<Host>(io, std::move(identity), config);
     host_->set_handler(std::string(kEchoProtocol), serve_echo);
     host_->set_handler(std::string(kHoldProtocol),
                        [this](std::shared_ptr<Stream> stream) -> asio::awaitable<void> {
