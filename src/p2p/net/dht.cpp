@@ -1,6 +1,8 @@
 #include "p2p/net/dht.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "p2p/net/async.h"
@@ -37,6 +39,73 @@ Expected<bool> prefer_first(const Bytes& key, const Bytes& first, const Bytes& s
   auto best = validator.select(key, candidates);
   if (!best) return tl::unexpected(best.error());
   return *best == 0;
+}
+
+Expected<void> check_provider_key(const Bytes& key) {
+  if (key.empty()) return fail("provider key is empty");
+  if (key.size() > kMaxDhtProviderKeySize) {
+    return fail("provider key is " + std::to_string(key.size()) + " bytes, more than the " +
+                std::to_string(kMaxDhtProviderKeySize) + " DHT peers accept");
+  }
+  return {};
+}
+
+// Our provider record: our ID and the addresses identify advertises, without /p2p/.
+DhtProvider own_provider_record(const Host& host) {
+  DhtProvider provider{host.peer_id(), {}};
+  for (const auto& address : host.advertised_addresses()) {
+    if (provider.addresses.size() >= kad::kMaxProviderAddrs) break;
+    provider.addresses.push_back(address.without_p2p());
+  }
+  return provider;
+}
+
+// The local providers of a key, at most `count` (0: all), as DhtProviders.
+std::vector<DhtProvider> local_providers(kad::ProviderStore& store, const Bytes& key,
+                                         std::size_t count) {
+  std::vector<DhtProvider> result;
+  for (auto& provider : store.get(key, std::chrono::system_clock::now())) {
+    if (count != 0 && result.size() >= count) break;
+    result.push_back(DhtProvider{std::move(provider.id), std::move(provider.addrs)});
+  }
+  return result;
+}
+
+std::vector<PeerId> provider_ids(const std::vector<DhtProvider>& providers) {
+  std::vector<PeerId> ids;
+  ids.reserve(providers.size());
+  for (const auto& provider : providers)
+    ids.push_back(provider.id);
+  return ids;
+}
+
+void append_providers(std::vector<DhtProvider>& to, std::vector<DhtProvider>& from) {
+  for (auto& provider : from)
+    to.push_back(std::move(provider));
+}
+
+// "/pk/" + the ID's multihash.
+Bytes public_key_record_key(const PeerId& peer) {
+  const std::string prefix = "/pk/";
+  Bytes key(prefix.begin(), prefix.end());
+  key.insert(key.end(), peer.bytes().begin(), peer.bytes().end());
+  return key;
+}
+
+// The PublicKey protobuf an identity multihash carries after its code and length bytes.
+std::optional<Bytes> inlined_public_key(const PeerId& peer) {
+  if (!peer.has_inline_public_key()) return std::nullopt;
+  const Bytes& multihash = peer.bytes();
+  if (multihash.size() < 2) return std::nullopt;
+  Bytes key(multihash.begin() + 2, multihash.end());
+  auto id = PeerId::from_encoded_public_key(key);
+  if (!id || !(*id == peer)) return std::nullopt;
+  return key;
+}
+
+bool is_key_of(const PeerId& peer, const Bytes& encoded_public_key) {
+  auto id = PeerId::from_encoded_public_key(encoded_public_key);
+  return id && *id == peer;
 }
 
 }  // namespace
@@ -245,6 +314,64 @@ asio::awaitable<Expected<Bytes>> Dht::get_value(Bytes key,
   if (!local_is_better) co_return tl::unexpected(local_is_better.error());
   if (*local_is_better) co_return std::move(local->value);
   co_return std::move(*remote);
+}
+
+asio::awaitable<Expected<std::size_t>> Dht::provide(
+    Bytes key, std::chrono::steady_clock::time_point deadline) {
+  auto alive = alive_;
+  if (auto valid = check_provider_key(key); !valid) co_return tl::unexpected(valid.error());
+  DhtProvider self = own_provider_record(host_);
+  auto stored =
+      server_.providers().add(key, self.id, self.addresses, std::chrono::system_clock::now());
+  if (!stored) co_return tl::unexpected(stored.error());
+  if (server_.routing_table().size() == 0) co_return std::size_t{0};
+  auto announced = co_await client_.add_provider(std::move(key), std::move(self), deadline);
+  if (!*alive) co_return fail("DHT stopped");
+  co_return announced;
+}
+
+asio::awaitable<Expected<std::vector<DhtProvider>>> Dht::find_providers(
+    Bytes key, std::size_t count, std::chrono::steady_clock::time_point deadline,
+    DhtProviderCallback on_provider) {
+  auto alive = alive_;
+  if (auto valid = check_provider_key(key); !valid) co_return tl::unexpected(valid.error());
+  std::vector<DhtProvider> found = local_providers(server_.providers(), key, count);
+  if (on_provider) {
+    for (const auto& provider : found)
+      on_provider(provider);
+  }
+  if ((count != 0 && found.size() >= count) || server_.routing_table().size() == 0) {
+    co_return found;
+  }
+  auto walked = co_await client_.get_providers(std::move(key), count, deadline, provider_ids(found),
+                                               std::move(on_provider));
+  if (!*alive) co_return fail("DHT stopped");
+  if (!walked) co_return tl::unexpected(walked.error());
+  append_providers(found, walked->providers);
+  co_return found;
+}
+
+asio::awaitable<Expected<Bytes>> Dht::get_public_key(
+    PeerId peer, std::chrono::steady_clock::time_point deadline) {
+  auto alive = alive_;
+  if (auto inlined = inlined_public_key(peer)) co_return std::move(*inlined);
+  if (const PeerInfo* info = host_.peer_info(peer); info != nullptr && info->public_key) {
+    co_return *info->public_key;
+  }
+  if (server_.routing_table().size() == 0) {
+    co_return fail("public key of " + peer.to_string() +
+                   " is not in its ID nor known here, and there are no DHT peers to ask");
+  }
+  auto walked = co_await client_.get_value_candidates(public_key_record_key(peer), deadline);
+  if (!*alive) co_return fail("DHT stopped");
+  if (!walked) co_return tl::unexpected(walked.error());
+  for (auto& value : walked->values) {
+    if (is_key_of(peer, value)) co_return std::move(value);
+  }
+  co_return fail("public key of " + peer.to_string() + " not found: " +
+                 (walked->values.empty() ? std::string("no DHT peer had a /pk/ record for it")
+                                         : std::to_string(walked->values.size()) +
+                                               " /pk/ records found, none matching the ID"));
 }
 
 }  // namespace an::p2p::net

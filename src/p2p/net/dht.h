@@ -87,6 +87,30 @@ class Dht {
   asio::awaitable<Expected<Bytes>> get_value(Bytes key,
                                              std::chrono::steady_clock::time_point deadline);
 
+  // Announces this node as a provider of `key` (a multihash or CID bytes, 1..80 bytes as go's
+  // servers accept): stored in our provider store with our advertised addresses, then sent as
+  // ADD_PROVIDER to the k closest peers of the key. The number of peers that took it (ADD_PROVIDER
+  // has no answer: a peer that read the request and ended the stream counts). 0 without DHT
+  // peers (stored here only). An error for a bad key, or when peers are known but we have no
+  // address to announce or the lookup finds none of them.
+  asio::awaitable<Expected<std::size_t>> provide(Bytes key,
+                                                 std::chrono::steady_clock::time_point deadline);
+  // Providers of `key`: those of our provider store first, then those a GET_PROVIDERS walk
+  // finds (DhtClient::get_providers). Stops at `count` providers (0: no limit, the whole lookup
+  // and at most kMaxProvidersPerLookup). `on_provider`, if set, is called once per provider as
+  // it is found, before this returns (for streaming answers). At the deadline, or when the
+  // caller stops waiting, the providers found so far are returned; an unknown key gives an
+  // empty list. Errors: a bad key, the DHT stopped.
+  asio::awaitable<Expected<std::vector<DhtProvider>>> find_providers(
+      Bytes key, std::size_t count, std::chrono::steady_clock::time_point deadline,
+      DhtProviderCallback on_provider = {});
+  // The peer's public key as a PublicKey protobuf: from the ID when inlined (Ed25519 and other
+  // short keys), else the one identify gave (PeerInfo::public_key), else the "/pk/<multihash>"
+  // record found by a GET_VALUE walk whose value hashes to the ID (any key type: only the hash
+  // is checked, as go's /pk validator does once it has parsed the key). An error when none.
+  asio::awaitable<Expected<Bytes>> get_public_key(PeerId peer,
+                                                  std::chrono::steady_clock::time_point deadline);
+
   DhtMode mode() const { return config_.mode; }
   const kad::RoutingTable& routing_table() const { return server_.routing_table(); }
   std::size_t routing_table_size() const { return server_.routing_table().size(); }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "p2p/net/async.h"
@@ -63,6 +64,50 @@ std::vector<PeerId> closer_ids(const std::vector<kad::Peer>& peers) {
   return ids;
 }
 
+// Reads until the peer ends the stream; an answer, if any, is read and ignored.
+asio::awaitable<Expected<void>> await_end(std::shared_ptr<Stream> stream) {
+  for (;;) {
+    auto received = co_await read_framed(*stream, kad::kMaxMessageSize);
+    if (!received) co_return tl::unexpected(received.error());
+    if (!received->has_value()) co_return Expected<void>();
+  }
+}
+
+// Opens the stream, writes the request, half-closes and waits for the peer's end of the stream.
+asio::awaitable<Expected<void>> deliver(Host& host, PeerId peer, kad::Message message,
+                                        std::shared_ptr<std::shared_ptr<Stream>> holder) {
+  auto opened = host.new_stream_optimistic(peer, std::string(kad::kProtocolId));
+  if (!opened) co_return tl::unexpected(opened.error());
+  std::shared_ptr<Stream> stream = *opened;
+  *holder = stream;
+  const Bytes encoded = kad::encode(message);
+  auto written = co_await write_framed(*stream, encoded);
+  if (!written) co_return tl::unexpected(written.error());
+  auto closed = co_await stream->close_write();
+  if (!closed) co_return tl::unexpected(closed.error());
+  co_return co_await await_end(stream);
+}
+
+// A provider as announced, made fit to hand out: without /p2p/ (a /p2p/ naming another peer
+// drops the address), at most kad::kMaxProviderAddrs addresses, no duplicates.
+DhtProvider sanitized_provider(kad::Peer peer) {
+  DhtProvider provider{std::move(peer.id), {}};
+  for (auto& address : peer.addrs) {
+    if (provider.addresses.size() >= kad::kMaxProviderAddrs) break;
+    if (auto named = address.peer_id_component()) {
+      auto parsed = PeerId::parse(*named);
+      if (!parsed || !(*parsed == provider.id)) continue;
+    }
+    Multiaddr plain = address.without_p2p();
+    if (std::find(provider.addresses.begin(), provider.addresses.end(), plain) !=
+        provider.addresses.end()) {
+      continue;
+    }
+    provider.addresses.push_back(std::move(plain));
+  }
+  return provider;
+}
+
 kad::Message lookup_request(kad::MessageType type, const Bytes& target) {
   kad::Message request;
   request.type = type;
@@ -89,6 +134,13 @@ struct DhtClient::LookupState {
   Bytes target;
   // GET_VALUE: the values of the records answered for the target key (not validated yet).
   std::vector<Bytes> values;
+  // GET_PROVIDERS: the providers found, their IDs (with those the caller knew already), the
+  // limit (0: none besides kMaxProvidersPerLookup), and whom to tell of each new one.
+  std::vector<DhtProvider> providers;
+  std::unordered_set<PeerId> provider_ids;
+  std::size_t provider_limit = 0;
+  DhtProviderCallback on_provider;
+  bool enough_providers = false;
   std::vector<Report> reports;
   // Addresses of peers named in answers, to dial them with.
   std::unordered_map<PeerId, std::vector<Multiaddr>> addresses;
@@ -171,22 +223,50 @@ asio::awaitable<void> DhtClient::query(std::shared_ptr<LookupState> state, PeerI
       if (answer->record && answer->record->key == state->target) {
         state->values.push_back(std::move(answer->record->value));
       }
+      if (state->type == kad::MessageType::kGetProviders) {
+        collect_providers(*state, std::move(answer->provider_peers));
+      }
     }
   }
   state->reports.push_back(std::move(report));
   state->changed.notify();
 }
 
+void DhtClient::collect_providers(LookupState& state, std::vector<kad::Peer> providers) {
+  const std::size_t limit = state.provider_limit == 0
+                                ? kMaxProvidersPerLookup
+                                : std::min(state.provider_limit, kMaxProvidersPerLookup);
+  for (auto& announced : providers) {
+    if (state.provider_ids.size() >= limit) break;
+    if (state.provider_ids.contains(announced.id)) continue;
+    DhtProvider provider = sanitized_provider(std::move(announced));
+    if (provider.addresses.empty()) {
+      if (const PeerInfo* info = host_.peer_info(provider.id)) {
+        for (const auto& address : info->addresses) {
+          if (provider.addresses.size() >= kad::kMaxProviderAddrs) break;
+          provider.addresses.push_back(address.without_p2p());
+        }
+      }
+    }
+    state.provider_ids.insert(provider.id);
+    state.providers.push_back(provider);
+    if (state.on_provider) state.on_provider(provider);
+  }
+  if (state.provider_ids.size() >= limit) state.enough_providers = true;
+}
+
 asio::awaitable<Expected<LookupOutcome>> DhtClient::find_closest_peers(
     Bytes target, std::chrono::steady_clock::time_point deadline) {
-  co_return co_await run_lookup(kad::MessageType::kFindNode, std::move(target), deadline);
+  auto executor = co_await asio::this_coro::executor;
+  auto state =
+      std::make_shared<LookupState>(executor, kad::MessageType::kFindNode, std::move(target));
+  co_return co_await run_lookup(std::move(state), deadline);
 }
 
 asio::awaitable<Expected<LookupOutcome>> DhtClient::run_lookup(
-    kad::MessageType type, Bytes target, std::chrono::steady_clock::time_point deadline) {
+    std::shared_ptr<LookupState> state, std::chrono::steady_clock::time_point deadline) {
   auto alive = alive_;
   auto executor = co_await asio::this_coro::executor;
-  auto state = std::make_shared<LookupState>(executor, type, std::move(target));
   const kad::Key key = kad::Key::hash(state->target);
   const std::vector<PeerId> seeds = routing_table_.nearest(key, config_.lookup.k);
   kad::Lookup lookup(host_.peer_id(), key, seeds, config_.lookup);
@@ -210,7 +290,7 @@ asio::awaitable<Expected<LookupOutcome>> DhtClient::run_lookup(
       (void)routing_table_.mark_successful_query(report.peer, kad::Clock::now());
       lookup.on_response(report.peer, ids);
     }
-    if (lookup.done()) {
+    if (lookup.done() || state->enough_providers) {
       outcome.completed = true;
       break;
     }
@@ -246,6 +326,7 @@ asio::awaitable<Expected<LookupOutcome>> DhtClient::run_lookup(
   outcome.closest = lookup.result();
   outcome.addresses = std::move(state->addresses);
   outcome.values = std::move(state->values);
+  outcome.providers = std::move(state->providers);
   outcome.stats = lookup.stats();
   outcome.hops = lookup.hops();
   co_return outcome;
@@ -253,37 +334,41 @@ asio::awaitable<Expected<LookupOutcome>> DhtClient::run_lookup(
 
 struct DhtClient::FanOutState {
   FanOutState(const asio::any_io_executor& executor, std::size_t count)
-      : answers(count), pending(count), changed(executor), stop(executor) {}
+      : pending(count), changed(executor), stop(executor) {}
 
-  std::vector<std::optional<kad::Message>> answers;
+  std::size_t accepted = 0;
   std::size_t pending;
   Signal changed;  // an answer (or a failure) arrived
   Signal stop;     // the caller stopped waiting
   bool stopped = false;
 };
 
-asio::awaitable<void> DhtClient::fan_out_one(std::shared_ptr<FanOutState> state, std::size_t index,
-                                             PeerId peer, kad::Message message) {
+asio::awaitable<void> DhtClient::fan_out_one(std::shared_ptr<FanOutState> state, PeerId peer,
+                                             kad::Message message) {
   auto alive = alive_;
   if (state->stopped) co_return;
-  auto outcome = co_await (request(peer, std::move(message)) || state->stop.wait());
-  if (!*alive || state->stopped) co_return;
-  if (outcome.index() == 0) {
-    auto& answer = std::get<0>(outcome);
-    if (answer) state->answers[index] = std::move(*answer);
+  bool accepted = false;
+  if (message.type == kad::MessageType::kAddProvider) {
+    auto outcome = co_await (send(peer, std::move(message)) || state->stop.wait());
+    if (!*alive || state->stopped) co_return;
+    accepted = outcome.index() == 0 && std::get<0>(outcome).has_value();
+  } else {
+    auto outcome = co_await (request(peer, std::move(message)) || state->stop.wait());
+    if (!*alive || state->stopped) co_return;
+    accepted = outcome.index() == 0 && std::get<0>(outcome).has_value();
   }
+  if (accepted) ++state->accepted;
   --state->pending;
   state->changed.notify();
 }
 
-asio::awaitable<std::vector<std::optional<kad::Message>>> DhtClient::fan_out(
-    std::vector<PeerId> peers, kad::Message message,
-    std::chrono::steady_clock::time_point deadline) {
+asio::awaitable<std::size_t> DhtClient::fan_out(std::vector<PeerId> peers, kad::Message message,
+                                                std::chrono::steady_clock::time_point deadline) {
   auto alive = alive_;
   auto executor = co_await asio::this_coro::executor;
   auto state = std::make_shared<FanOutState>(executor, peers.size());
   for (std::size_t i = 0; i < peers.size(); ++i) {
-    asio::co_spawn(executor, fan_out_one(state, i, peers[i], message), report_exception);
+    asio::co_spawn(executor, fan_out_one(state, peers[i], message), report_exception);
   }
   while (state->pending > 0 && std::chrono::steady_clock::now() < deadline) {
     (void)co_await state->changed.wait_until(deadline);
@@ -293,7 +378,7 @@ asio::awaitable<std::vector<std::optional<kad::Message>>> DhtClient::fan_out(
   }
   state->stopped = true;
   state->stop.notify();
-  co_return std::move(state->answers);
+  co_return state->accepted;
 }
 
 asio::awaitable<Expected<std::size_t>> DhtClient::put_value(
@@ -310,11 +395,8 @@ asio::awaitable<Expected<std::size_t>> DhtClient::put_value(
   request.cluster_level_raw = 1;
   request.key = key;
   request.record = kad::Record{key, value, ""};
-  auto answers = co_await fan_out(std::move(closest->closest), std::move(request), deadline);
+  auto stored = co_await fan_out(std::move(closest->closest), std::move(request), deadline);
   if (!*alive) co_return fail("DHT client destroyed");
-  std::size_t stored = 0;
-  for (const auto& answer : answers)
-    stored += answer.has_value() ? 1 : 0;
   co_return stored;
 }
 
@@ -323,13 +405,89 @@ asio::awaitable<Expected<Bytes>> DhtClient::get_value(
   auto alive = alive_;
   // go's GetValue walk: the lookup itself sends GET_VALUE, so every peer it asks, not only the
   // k closest at the end, may answer with the record; closer peers in the answers drive it on.
-  auto walked = co_await run_lookup(kad::MessageType::kGetValue, key, deadline);
+  auto walked = co_await get_value_candidates(key, deadline);
   if (!*alive) co_return fail("DHT client destroyed");
   if (!walked) co_return tl::unexpected(walked.error());
-  if (walked->stats.responses == 0) co_return fail("GET_VALUE: no peers answered");
   auto best = best_valid_value(key, walked->values);
   if (!best) co_return tl::unexpected(best.error());
   co_return std::move(walked->values[*best]);
+}
+
+asio::awaitable<Expected<LookupOutcome>> DhtClient::get_value_candidates(
+    Bytes key, std::chrono::steady_clock::time_point deadline) {
+  auto alive = alive_;
+  auto executor = co_await asio::this_coro::executor;
+  auto state = std::make_shared<LookupState>(executor, kad::MessageType::kGetValue, std::move(key));
+  auto walked = co_await run_lookup(std::move(state), deadline);
+  if (!*alive) co_return fail("DHT client destroyed");
+  if (!walked) co_return tl::unexpected(walked.error());
+  if (walked->stats.responses == 0) co_return fail("GET_VALUE: no peers answered");
+  co_return walked;
+}
+
+asio::awaitable<Expected<void>> DhtClient::send(PeerId peer, kad::Message message,
+                                                std::vector<Multiaddr> addresses) {
+  auto alive = alive_;
+  Host& host = host_;
+  const auto timeout = config_.request_timeout;
+  const kad::MessageType type = message.type;
+  auto connected = co_await ensure_connected(peer, std::move(addresses));
+  if (!*alive) co_return fail("DHT client destroyed");
+  if (!connected) {
+    routing_table_.remove(peer);
+    co_return tl::unexpected(connected.error());
+  }
+  auto holder = std::make_shared<std::shared_ptr<Stream>>();
+  asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
+  auto result =
+      co_await (deliver(host, peer, std::move(message), holder) || timer.async_wait(use_tuple));
+  if (result.index() == 1) {
+    if (*holder) (*holder)->abort();
+    co_return fail("kad " + std::string(kad::message_type_name(type)) + " to " + peer.to_string() +
+                   ": timed out");
+  }
+  auto delivered = std::move(std::get<0>(result));
+  if (!delivered && *holder) (*holder)->abort();
+  co_return delivered;
+}
+
+asio::awaitable<Expected<std::size_t>> DhtClient::add_provider(
+    Bytes key, DhtProvider provider, std::chrono::steady_clock::time_point deadline) {
+  auto alive = alive_;
+  if (provider.addresses.empty()) {
+    co_return fail("ADD_PROVIDER: no addresses to announce (peers drop providers without any)");
+  }
+  auto closest = co_await find_closest_peers(key, deadline);
+  if (!*alive) co_return fail("DHT client destroyed");
+  if (!closest) co_return tl::unexpected(closest.error());
+  if (closest->closest.empty()) co_return fail("ADD_PROVIDER: no peers found");
+  kad::Message request;
+  request.type = kad::MessageType::kAddProvider;
+  request.cluster_level_raw = 1;
+  request.key = std::move(key);
+  kad::Peer announced{std::move(provider.id), std::move(provider.addresses),
+                      kad::ConnectionType::kConnected};
+  request.provider_peers.push_back(std::move(announced));
+  auto accepted = co_await fan_out(std::move(closest->closest), std::move(request), deadline);
+  if (!*alive) co_return fail("DHT client destroyed");
+  co_return accepted;
+}
+
+asio::awaitable<Expected<LookupOutcome>> DhtClient::get_providers(
+    Bytes key, std::size_t count, std::chrono::steady_clock::time_point deadline,
+    std::vector<PeerId> known, DhtProviderCallback on_provider) {
+  auto alive = alive_;
+  auto executor = co_await asio::this_coro::executor;
+  auto state =
+      std::make_shared<LookupState>(executor, kad::MessageType::kGetProviders, std::move(key));
+  state->provider_limit = count;
+  state->on_provider = std::move(on_provider);
+  for (auto& id : known)
+    state->provider_ids.insert(std::move(id));
+  if (count != 0 && state->provider_ids.size() >= count) state->enough_providers = true;
+  auto walked = co_await run_lookup(state, deadline);
+  if (!*alive) co_return fail("DHT client destroyed");
+  co_return walked;
 }
 
 Expected<std::size_t> DhtClient::best_valid_value(const Bytes& key,

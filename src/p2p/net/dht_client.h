@@ -1,14 +1,16 @@
 // The client side of /ipfs/kad/1.0.0 (libp2p/specs kad-dht, go-libp2p-kad-dht's query code): one
-// request/response on a stream, and the iterative FIND_NODE lookup driven by kad::Lookup. Not
-// wired into the node yet. Network thread only; owned by its user, who must keep the Host and the
-// routing table alive longer than the client. Requests in flight when the client is destroyed
-// end without touching it.
+// request/response on a stream, requests without an answer (ADD_PROVIDER), and the iterative
+// lookups driven by kad::Lookup (FIND_NODE, and the GET_VALUE and GET_PROVIDERS walks). Network
+// thread only; owned by its user, who must keep the Host and the routing table alive longer than
+// the client. Requests in flight when the client is destroyed end without touching it.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "p2p/kad/lookup.h"
@@ -27,21 +29,40 @@ inline constexpr std::chrono::seconds kDhtRequestTimeout{10};
 // Host's own transport and handshake timeouts still apply to each address.
 inline constexpr std::chrono::seconds kDhtDialTimeout{10};
 
+// Providers one GET_PROVIDERS walk collects at most (a walk without a count limit, or with a
+// larger one, ends there): hostile answers cannot grow it beyond this.
+inline constexpr std::size_t kMaxProvidersPerLookup = 1024;
+
 struct DhtClientConfig {
   kad::LookupConfig lookup;
   std::chrono::steady_clock::duration request_timeout = kDhtRequestTimeout;
   std::chrono::steady_clock::duration dial_timeout = kDhtDialTimeout;
 };
 
+// A provider of a key (ADD_PROVIDER / GET_PROVIDERS providerPeers): the peer and the addresses
+// it was announced with (without /p2p/; possibly none, then find_peer may know them).
+struct DhtProvider {
+  PeerId id;
+  std::vector<Multiaddr> addresses;
+
+  bool operator==(const DhtProvider&) const = default;
+};
+// Called once per new provider as a walk finds it, on the network thread. It must not destroy
+// the client (or the Dht owning it).
+using DhtProviderCallback = std::function<void(const DhtProvider&)>;
+
 struct LookupOutcome {
   // The k closest peers that answered, closest first.
   std::vector<PeerId> closest;
   kad::LookupStats stats;
   int hops = 0;
-  // False when the deadline came first: `closest` is then the best result so far.
+  // False when the deadline came first: `closest` is then the best result so far. True also
+  // when a GET_PROVIDERS walk ended early because it had found the providers asked for.
   bool completed = false;
   // GET_VALUE lookups: the record values that answers carried for the key, unvalidated.
   std::vector<Bytes> values;
+  // GET_PROVIDERS walks: the providers found, in the order found, without duplicates.
+  std::vector<DhtProvider> providers;
   // Addresses that answers gave for the peers they named (the first answer naming a peer with
   // addresses wins), e.g. the target's own when it was found.
   std::unordered_map<PeerId, std::vector<Multiaddr>> addresses;
@@ -85,22 +106,52 @@ class DhtClient {
   asio::awaitable<Expected<Bytes>> get_value(Bytes key,
                                              std::chrono::steady_clock::time_point deadline);
 
+  // The GET_VALUE walk of get_value without the validation: `values` holds every record value
+  // answered for the key, as received (for keys whose records the caller checks itself, e.g.
+  // /pk/ records of key types the validator does not support).
+  asio::awaitable<Expected<LookupOutcome>> get_value_candidates(
+      Bytes key, std::chrono::steady_clock::time_point deadline);
+
+  // Sends one request that has no answer (ADD_PROVIDER) on a new stream and half-closes it, then
+  // waits for the peer to end the stream: a clean end means it negotiated the protocol and read
+  // the request; an answer is read and ignored. Errors as for request().
+  asio::awaitable<Expected<void>> send(PeerId peer, kad::Message message,
+                                       std::vector<Multiaddr> addresses = {});
+
+  // Announces `provider` (our own ID and addresses: servers keep only providers that are the
+  // sender and have addresses) for `key` to the k closest peers of the key: find_closest_peers,
+  // then ADD_PROVIDER to all of them at once. The number of peers that took the request by the
+  // deadline (see send()); an error when the lookup found no peer.
+  asio::awaitable<Expected<std::size_t>> add_provider(
+      Bytes key, DhtProvider provider, std::chrono::steady_clock::time_point deadline);
+  // The providers of `key`: an iterative lookup of the key whose requests are GET_PROVIDERS (go's
+  // findProvidersAsyncRoutine), collecting each answer's providerPeers and following its
+  // closerPeers. `known` are providers the caller has already (not reported again, counted
+  // towards `count`). Ends when the k closest peers answered, at `count` providers in all (0: no
+  // limit), at kMaxProvidersPerLookup, at the deadline or when the caller stops waiting (the
+  // providers so far are then returned). Providers with an ID that is not a peer ID are dropped
+  // by decoding, duplicates are skipped, addresses lose /p2p/ and are capped at
+  // kad::kMaxProviderAddrs; a provider named without addresses gets those the Host knows.
+  asio::awaitable<Expected<LookupOutcome>> get_providers(
+      Bytes key, std::size_t count, std::chrono::steady_clock::time_point deadline,
+      std::vector<PeerId> known = {}, DhtProviderCallback on_provider = {});
+
   const DhtClientConfig& config() const { return config_; }
 
  private:
   struct LookupState;
   struct FanOutState;
 
-  // Sends `message` to every peer at once; the answers by the deadline (nullopt: failed or late),
-  // in the order of `peers`.
-  asio::awaitable<std::vector<std::optional<kad::Message>>> fan_out(
-      std::vector<PeerId> peers, kad::Message message,
-      std::chrono::steady_clock::time_point deadline);
-  asio::awaitable<void> fan_out_one(std::shared_ptr<FanOutState> state, std::size_t index,
-                                    PeerId peer, kad::Message message);
+  // Sends `message` to every peer at once (request(), or send() for ADD_PROVIDER); how many
+  // answered (or, for ADD_PROVIDER, took the request) by the deadline.
+  asio::awaitable<std::size_t> fan_out(std::vector<PeerId> peers, kad::Message message,
+                                       std::chrono::steady_clock::time_point deadline);
+  asio::awaitable<void> fan_out_one(std::shared_ptr<FanOutState> state, PeerId peer,
+                                    kad::Message message);
 
   asio::awaitable<Expected<LookupOutcome>> run_lookup(
-      kad::MessageType type, Bytes target, std::chrono::steady_clock::time_point deadline);
+      std::shared_ptr<LookupState> state, std::chrono::steady_clock::time_point deadline);
+  void collect_providers(LookupState& state, std::vector<kad::Peer> providers);
   Expected<std::size_t> best_valid_value(const Bytes& key, const std::vector<Bytes>& values) const;
 
   asio::awaitable<Expected<void>> ensure_connected(PeerId peer, std::vector<Multiaddr> addresses);

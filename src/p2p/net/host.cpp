@@ -556,6 +556,7 @@ void Host::apply_identify(const PeerId& peer, identify::Identify message) {
   if (message.public_key) {
     auto from_key = PeerId::from_encoded_public_key(*message.public_key);
     if (!from_key || !(*from_key == peer)) return;  // not the peer we authenticated
+    info.public_key = *message.public_key;
   }
   if (!message.listen_addrs.empty()) info.addresses = message.listen_addrs;
   if (!message.protocols.empty()) info.protocols = message.protocols;

@@ -35,6 +35,8 @@ struct PeerInfo {
   std::string agent_version;
   std::string protocol_version;
   std::optional<Multiaddr> observed_address;  // how the peer sees us
+  // The PublicKey protobuf identify gave, kept only when it hashes to the peer's ID.
+  std::optional<Bytes> public_key;
   bool identified = false;
 };
 

@@ -362,5 +362,82 @@ TEST_F(DhtClientNetworkTest, GetValueWalksAndFindsARecordHeldOffTheClosestPeers)
   EXPECT_EQ(**got, value);
 }
 
+TEST_F(DhtClientNetworkTest, AddProviderReachesTheClosestPeersAndGetProvidersFindsIt) {
+  ASSERT_NO_FATAL_FAILURE(self_lookups());
+  const std::size_t publisher = 4;
+  const Bytes key = text_bytes("some content multihash");
+  DhtProvider announced{peers[publisher]->id(), {peers[publisher]->listen_address()}};
+  auto accepted = run_coroutine(io, [&]() -> asio::awaitable<Expected<std::size_t>> {
+    co_return co_await clients[publisher]->add_provider(
+        key, announced, std::chrono::steady_clock::now() + kWaitLimit);
+  });
+  ASSERT_TRUE(accepted && *accepted) << (accepted ? accepted->error().message : "");
+  // k = 20: every other host took it, and holds it.
+  EXPECT_EQ(**accepted, kHosts - 1);
+  for (std::size_t i = 0; i < kHosts; ++i) {
+    if (i == publisher) continue;
+    auto held = servers[i]->providers().get(key, std::chrono::system_clock::now());
+    ASSERT_EQ(held.size(), 1u) << "host " << i;
+    EXPECT_EQ(held[0].id, peers[publisher]->id());
+  }
+
+  std::vector<DhtProvider> streamed;
+  auto found = run_coroutine(io, [&]() -> asio::awaitable<Expected<LookupOutcome>> {
+    co_return co_await clients[9]->get_providers(
+        key, 0, std::chrono::steady_clock::now() + kWaitLimit, {},
+        [&streamed](const DhtProvider& provider) { streamed.push_back(provider); });
+  });
+  ASSERT_TRUE(found && *found) << (found ? found->error().message : "");
+  ASSERT_EQ((*found)->providers.size(), 1u);
+  EXPECT_EQ((*found)->providers[0], announced);
+  EXPECT_EQ(streamed, (*found)->providers);
+  // A provider the caller knows already is not reported again.
+  auto known = run_coroutine(io, [&]() -> asio::awaitable<Expected<LookupOutcome>> {
+    std::vector<PeerId> already{peers[publisher]->id()};
+    co_return co_await clients[9]->get_providers(
+        key, 0, std::chrono::steady_clock::now() + kWaitLimit, std::move(already));
+  });
+  ASSERT_TRUE(known && *known);
+  EXPECT_TRUE((*known)->providers.empty());
+}
+
+TEST_F(DhtClientNetworkTest, GetProvidersWalksAndStopsAtTheCountAsked) {
+  // Host 5 knows only host 0, which alone holds three providers of the key: with k = 3 and host 0
+  // outside the 3 closest, only a walk (GET_PROVIDERS all along) sees them.
+  const std::size_t requester = 5;
+  std::optional<Bytes> key;
+  for (int attempt = 0; attempt < 64 && !key; ++attempt) {
+    Bytes candidate = text_bytes("content " + std::to_string(attempt));
+    const auto closest = true_closest(candidate, requester, 3);
+    if (std::find(closest.begin(), closest.end(), peers[0]->id()) == closest.end()) key = candidate;
+  }
+  ASSERT_TRUE(key) << "no key with host 0 outside its 3 closest (odds about 1 in 10^7)";
+  std::vector<LocalIdentity> providers;
+  for (int i = 0; i < 3; ++i) {
+    providers.push_back(make_identity());
+    ASSERT_TRUE(servers[0]->providers().add(*key, providers.back().peer_id,
+                                            {peers[1]->listen_address()},
+                                            std::chrono::system_clock::now()));
+  }
+  DhtClientConfig small;
+  small.lookup.k = 3;
+  DhtClient narrow(peers[requester]->host(), servers[requester]->routing_table(), small);
+  auto all = run_coroutine(io, [&]() -> asio::awaitable<Expected<LookupOutcome>> {
+    co_return co_await narrow.get_providers(*key, 0, std::chrono::steady_clock::now() + kWaitLimit);
+  });
+  ASSERT_TRUE(all && *all) << (all ? all->error().message : "");
+  EXPECT_EQ((*all)->providers.size(), 3u);
+  EXPECT_TRUE((*all)->completed);
+
+  // The walk has connected host 5 to peers nearer the key than host 0, so that a k = 3 walk
+  // would no longer ask host 0; k = 20 asks everybody, unless it stops at the count first.
+  auto two = run_coroutine(io, [&]() -> asio::awaitable<Expected<LookupOutcome>> {
+    co_return co_await clients[requester]->get_providers(
+        *key, 2, std::chrono::steady_clock::now() + kWaitLimit);
+  });
+  ASSERT_TRUE(two && *two) << (two ? two->error().message : "");
+  EXPECT_EQ((*two)->providers.size(), 2u);
+}
+
 }  // namespace
 }  // namespace an::p2p::net::test
