@@ -20,6 +20,9 @@
 //                        identified; prints {"holding": N, ...} once all are up, keeps them
 //                        until stdin closes (or --timeout), then the usual result line.
 // Listeners also serve /bench/sink/1.0.0 (read to EOF, then close).
+//
+// Either mode: --security LIST  the security protocols to offer, comma-separated in order of
+// preference (default /noise), e.g. /tls/1.0.0,/noise.
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <sys/resource.h>
@@ -67,7 +70,20 @@ struct Options {
   int connections = 0;
   int concurrency = 32;
   int hold = 0;
+  std::vector<std::string> security{"/noise"};
 };
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    if (comma > start) items.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return items;
+}
 
 [[noreturn]] void die(const std::string& message) {
   std::printf("%s\n", nlohmann::json{{"error", message}}.dump().c_str());
@@ -128,6 +144,8 @@ Options parse(int argc, char** argv) {
         options.concurrency = std::max(1, std::stoi(value));
       else if (name == "hold")
         options.hold = std::stoi(value);
+      else if (name == "security")
+        options.security = split_list(value);
       else
         die("unknown option --" + name);
     } catch (const std::exception&) {
@@ -138,7 +156,8 @@ Options parse(int argc, char** argv) {
   return options;
 }
 
-net::LocalIdentity make_identity(const std::string& key_file) {
+net::LocalIdentity make_identity(const std::string& key_file,
+                                 const std::vector<std::string>& security) {
   Ed25519PrivateKey key = [&] {
     if (key_file.empty()) {
       auto generated = Ed25519PrivateKey::generate();
@@ -152,7 +171,10 @@ net::LocalIdentity make_identity(const std::string& key_file) {
   auto noise_static = noise::X25519KeyPair::generate();
   if (!noise_static) die(noise_static.error().message);
   auto peer = PeerId::from_public_key(key.public_key());
-  return net::LocalIdentity{std::move(key), std::move(peer), std::move(*noise_static)};
+  net::LocalIdentity identity{std::move(key), std::move(peer), std::move(*noise_static)};
+  identity.security_protocols = security;
+  if (auto valid = net::validate_upgrade_protocols(identity); !valid) die(valid.error().message);
+  return identity;
 }
 
 std::string hex(const unsigned char* data, std::size_t size) {
@@ -427,7 +449,7 @@ asio::awaitable<void> run_dial(asio::io_context& io, Host& host, Options options
       // whichever connection to that peer it finds first, not necessarily the new one.
       std::vector<net::LocalIdentity> identities;
       for (int i = 0; i < options.connections; ++i)
-        identities.push_back(make_identity(""));
+        identities.push_back(make_identity("", options.security));
       auto start = Clock::now();
       auto [failed, first_error] = co_await run_bounded(
           options.connections, options.concurrency,
@@ -448,7 +470,7 @@ asio::awaitable<void> run_dial(asio::io_context& io, Host& host, Options options
       net::HostConfig config;
       config.agent_version = std::string("agentnetwork/") + kVersion;
       for (int i = 0; i < options.hold; ++i)
-        hosts.push_back(std::make_unique<Host>(io, make_identity(""), config));
+        hosts.push_back(std::make_unique<Host>(io, make_identity("", options.security), config));
       auto start = Clock::now();
       auto [failed, first_error] = co_await run_bounded(
           options.hold, options.concurrency, [&](int index) -> asio::awaitable<Expected<void>> {
@@ -589,7 +611,7 @@ int main(int argc, char** argv) {
   asio::io_context io(1);
   net::HostConfig config;
   config.agent_version = std::string("agentnetwork/") + kVersion;
-  Host host(io, make_identity(options.key), config);
+  Host host(io, make_identity(options.key, options.security), config);
   host.set_handler(std::string(kEchoProtocol),
                    [](std::shared_ptr<Stream> stream) { return serve_echo(std::move(stream)); });
   host.set_handler(std::string(kSinkProtocol),

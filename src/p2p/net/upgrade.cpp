@@ -7,9 +7,11 @@
 #include "p2p/multistream/multistream.h"
 #include "p2p/net/negotiate.h"
 #include "p2p/net/plaintext.h"
+#include "p2p/net/tls_connection.h"
 #include "p2p/noise/framing.h"
 #include "p2p/noise/handshake.h"
 #include "p2p/noise/noise.h"
+#include "p2p/tls/ed25519_host_key.h"
 #include "p2p/yamux/session.h"
 
 namespace an::p2p::net {
@@ -22,7 +24,8 @@ struct Secured {
 };
 
 bool is_supported_security(std::string_view protocol) {
-  return protocol == noise::kProtocolId || protocol == kPlaintextProtocolId;
+  return protocol == noise::kProtocolId || protocol == kTlsProtocolId ||
+         protocol == kPlaintextProtocolId;
 }
 
 bool is_supported_muxer(std::string_view protocol) {
@@ -155,6 +158,19 @@ asio::awaitable<Expected<Secured>> plaintext_handshake(std::unique_ptr<ByteStrea
   co_return Secured{std::move(*secure), std::nullopt};
 }
 
+asio::awaitable<Expected<Secured>> tls_handshake(std::unique_ptr<ByteStream> transport,
+                                                 const LocalIdentity& local, Direction direction,
+                                                 std::optional<PeerId> expected_peer) {
+  tls::TlsHostKey host_key = tls::ed25519_host_key(local.key);
+  tls::SignedKeyVerifier verifier = tls::verify_ed25519_signed_key;
+  auto secured =
+      co_await secure_tls(std::move(transport), direction == Direction::kOutbound, host_key,
+                          std::move(verifier), std::move(expected_peer), local.muxers);
+  if (!secured) co_return tl::unexpected(secured.error());
+  std::unique_ptr<SecureConnection> secure = std::move(secured->connection);
+  co_return Secured{std::move(secure), std::move(secured->early_muxer)};
+}
+
 // The handshake of the security protocol both sides agreed on.
 asio::awaitable<Expected<Secured>> secure_with(const std::string& protocol,
                                                std::unique_ptr<ByteStream> transport,
@@ -165,6 +181,10 @@ asio::awaitable<Expected<Secured>> secure_with(const std::string& protocol,
       co_return co_await noise_inbound(std::move(transport), local);
     co_return co_await noise_outbound(std::move(transport), local, std::move(expected_peer),
                                       std::nullopt);
+  }
+  if (protocol == kTlsProtocolId) {
+    co_return co_await tls_handshake(std::move(transport), local, direction,
+                                     std::move(expected_peer));
   }
   if (protocol == kPlaintextProtocolId) {
     co_return co_await plaintext_handshake(std::move(transport), local, std::move(expected_peer));

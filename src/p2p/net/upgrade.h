@@ -1,7 +1,8 @@
 // Connection upgrade (libp2p connections spec): multistream-select of the security protocol
-// ("/noise" by default; "/plaintext/2.0.0" only when enabled), its handshake, then the muxer
-// ("/yamux/1.0.0" by default; chosen inside Noise when both sides offer it, otherwise by
-// multistream-select over the secured channel). Network thread only.
+// ("/noise" by default; "/tls/1.0.0" when listed; "/plaintext/2.0.0" only when enabled), its
+// handshake, then the muxer ("/yamux/1.0.0" by default; chosen inside the Noise handshake or
+// through TLS ALPN when both sides offer it, otherwise by multistream-select over the secured
+// channel). Network thread only.
 #pragma once
 
 #include <chrono>
