@@ -98,9 +98,11 @@ std::vector<CommandSpec> make_specs() {
       command("logs", "[-data DIR] [-n N] [-f]", "Print the last lines of the node's log.",
               {data, value_option("n", "N", "number of lines (default 50)"),
                flag_option("f", "follow the log, across rotations, until interrupted")}),
-      command("keygen", "[-data DIR] [-key FILE] [-force]",
-              "Create the node's private key (Ed25519, libp2p format) and print its peer ID.",
+      command("keygen", "[-data DIR] [-key FILE] [-type TYPE] [-bits N] [-force]",
+              "Create the node's private key (libp2p format) and print its peer ID.",
               {data, value_option("key", "FILE", "key file (default DIR/keys/node.key)"),
+               value_option("type", "TYPE", "ed25519, rsa, secp256k1 or ecdsa (default ed25519)"),
+               value_option("bits", "N", "RSA key size, 2048 to 8192 (default 2048; RSA only)"),
                flag_option("force", "replace an existing key; the old one is kept as FILE.bak")}),
       command("config", "init|show|validate [-data DIR]",
               "init: write DIR/config.json with the defaults; show: print the effective settings;\n"

@@ -82,8 +82,8 @@ Expected<p2p::Bytes> read_key_file(const std::filesystem::path& key_file) {
   return content;
 }
 
-Expected<Identity> identity_from_key(p2p::Ed25519PrivateKey key) {
-  auto peer_id = p2p::PeerId::from_public_key(key.public_key());
+Expected<Identity> identity_from_key(p2p::PrivateKey key) {
+  p2p::PeerId peer_id = key.peer_id();
   return Identity{std::move(key), std::move(peer_id)};
 }
 
@@ -93,10 +93,10 @@ struct NewKey {
   p2p::Bytes encoded;
 };
 
-Expected<NewKey> new_key() {
-  auto key = p2p::Ed25519PrivateKey::generate();
+Expected<NewKey> new_key(p2p::KeyType type, unsigned rsa_bits) {
+  auto key = p2p::PrivateKey::generate(type, rsa_bits);
   if (!key) return tl::unexpected(key.error());
-  auto encoded = p2p::encode_private_key(*key);
+  auto encoded = key->to_protobuf();
   if (!encoded) return tl::unexpected(encoded.error());
   auto identity = identity_from_key(std::move(*key));
   if (!identity) return tl::unexpected(identity.error());
@@ -132,7 +132,7 @@ Expected<Identity> load_identity(const std::filesystem::path& key_file) {
   if (content->empty()) {
     return fail("key file " + describe(key_file) + " is empty (was it truncated?)");
   }
-  auto key = p2p::decode_private_key(*content);
+  auto key = p2p::PrivateKey::from_protobuf(*content);
   if (!key) return fail("key file " + describe(key_file) + ": " + key.error().message);
   return identity_from_key(std::move(*key));
 }
@@ -147,7 +147,7 @@ Expected<std::pair<Identity, bool>> load_or_create_identity(const std::filesyste
   }
 
   if (auto made = make_parent_directory(key_file); !made) return tl::unexpected(made.error());
-  auto fresh = new_key();
+  auto fresh = new_key(p2p::KeyType::kEd25519, p2p::kDefaultRsaBits);
   if (!fresh) return tl::unexpected(fresh.error());
   WipedOnExit wipe{fresh->encoded};
   auto created =
@@ -165,7 +165,8 @@ Expected<std::pair<Identity, bool>> load_or_create_identity(const std::filesyste
   return std::pair<Identity, bool>{std::move(fresh->identity), true};
 }
 
-Expected<Identity> generate_identity(const std::filesystem::path& key_file, bool force) {
+Expected<Identity> generate_identity(const std::filesystem::path& key_file, bool force,
+                                     p2p::KeyType type, unsigned rsa_bits) {
   const std::string name = describe(key_file);
   std::error_code error;
   const bool exists = exists_or_unknown(key_file, error);
@@ -189,7 +190,7 @@ Expected<Identity> generate_identity(const std::filesystem::path& key_file, bool
     return tl::unexpected(made.error());
   }
 
-  auto fresh = new_key();
+  auto fresh = new_key(type, rsa_bits);
   if (!fresh) return tl::unexpected(fresh.error());
   WipedOnExit wipe{fresh->encoded};
 

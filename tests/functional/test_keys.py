@@ -104,6 +104,24 @@ class KeysTest(harness.NodeTestCase):
         _, status = self.start_node(data)
         self.assertEqual(status["node_id"], new_id)
 
+    def test_keygen_types_start_and_run(self):
+        for key_type, prefix in (("rsa", "Qm"), ("secp256k1", "16Uiu2"), ("ecdsa", "Qm")):
+            data = self.data_dir("data-" + key_type)
+            result = self.cli("keygen", "-data", data, "-type", key_type)
+            self.assertEqual(result.rc, 0, result)
+            node_id = result.out.split("Node ID:", 1)[1].split()[0]
+            self.assertTrue(node_id.startswith(prefix), result)
+            _, status = self.start_node(data)
+            self.assertEqual(status["node_id"], node_id)
+
+    def test_keygen_refuses_bad_type_and_bits(self):
+        data = self.data_dir()
+        for args in (("-type", "dsa"), ("-type", "rsa", "-bits", "1024"),
+                     ("-type", "ecdsa", "-bits", "2048")):
+            result = self.cli("keygen", "-data", data, *args)
+            self.assertEqual(result.rc, 2, result)
+            self.assertFalse(os.path.exists(self.key_path(data)))
+
     def test_keygen_with_key_option(self):
         key_file = os.path.join(self.tmp, "elsewhere", "my.key")
         result = self.cli("keygen", "-key", key_file)
@@ -135,7 +153,7 @@ class KeysTest(harness.NodeTestCase):
         key = b"\x08\x00\x12\x40" + os.urandom(64)  # KeyType RSA (0)
         write_bytes(self.key_path(data), key)
         result = self.assert_start_refused(data, key)
-        self.assertIn("type", result.err.lower(), result)
+        self.assertIn("rsa", result.err.lower(), result)
 
     def test_key_readable_by_others(self):
         data = self.data_dir()

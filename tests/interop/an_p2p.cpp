@@ -36,7 +36,7 @@
 #include <string>
 
 #include "node/identity.h"
-#include "p2p/crypto/keys.h"
+#include "p2p/crypto/key.h"
 #include "p2p/net/async.h"
 #include "p2p/net/host.h"
 #include "p2p/net/tcp_transport.h"
@@ -158,9 +158,9 @@ Options parse(int argc, char** argv) {
 
 net::LocalIdentity make_identity(const std::string& key_file,
                                  const std::vector<std::string>& security) {
-  Ed25519PrivateKey key = [&] {
+  PrivateKey key = [&] {
     if (key_file.empty()) {
-      auto generated = Ed25519PrivateKey::generate();
+      auto generated = PrivateKey::generate(KeyType::kEd25519);
       if (!generated) die(generated.error().message);
       return std::move(*generated);
     }
@@ -170,7 +170,7 @@ net::LocalIdentity make_identity(const std::string& key_file,
   }();
   auto noise_static = noise::X25519KeyPair::generate();
   if (!noise_static) die(noise_static.error().message);
-  auto peer = PeerId::from_public_key(key.public_key());
+  PeerId peer = key.peer_id();
   net::LocalIdentity identity{std::move(key), std::move(peer), std::move(*noise_static)};
   identity.security_protocols = security;
   if (auto valid = net::validate_upgrade_protocols(identity); !valid) die(valid.error().message);

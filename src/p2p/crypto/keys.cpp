@@ -87,8 +87,9 @@ Expected<KeyMessage> parse_key_message(ByteView message, const std::string& pref
   return KeyMessage{static_cast<KeyType>(*type), *data};
 }
 
-tl::unexpected<Error> unsupported(KeyType type) {
-  return fail("key type " + std::string(key_type_name(type)) + " is not supported yet");
+tl::unexpected<Error> not_ed25519(KeyType type) {
+  return fail("a key of type " + std::string(key_type_name(type)) +
+              " where an Ed25519 key was expected");
 }
 
 void append_key_message(Bytes& out, KeyType type, ByteView data) {
@@ -123,6 +124,13 @@ Expected<KeyMessage> parse_private_key_message(ByteView message) {
   return parse_key_message(message, "not a libp2p private key: ");
 }
 
+Bytes encode_key_message(KeyType type, ByteView data) {
+  Bytes out;
+  out.reserve(4 + data.size());
+  append_key_message(out, type, data);
+  return out;
+}
+
 Bytes encode_public_key(const Ed25519PublicKey& key) {
   Bytes out;
   out.reserve(4 + kEd25519PublicKeySize);
@@ -133,7 +141,7 @@ Bytes encode_public_key(const Ed25519PublicKey& key) {
 Expected<Ed25519PublicKey> decode_public_key(ByteView message) {
   auto parsed = parse_public_key_message(message);
   if (!parsed) return tl::unexpected(parsed.error());
-  if (parsed->type != KeyType::kEd25519) return unsupported(parsed->type);
+  if (parsed->type != KeyType::kEd25519) return not_ed25519(parsed->type);
   auto key = Ed25519PublicKey::from_bytes(parsed->data);
   if (!key) return fail("not a libp2p public key: " + key.error().message);
   return key;
@@ -156,7 +164,7 @@ Expected<Bytes> encode_private_key(const Ed25519PrivateKey& key) {
 Expected<Ed25519PrivateKey> decode_private_key(ByteView message) {
   auto parsed = parse_private_key_message(message);
   if (!parsed) return tl::unexpected(parsed.error());
-  if (parsed->type != KeyType::kEd25519) return unsupported(parsed->type);
+  if (parsed->type != KeyType::kEd25519) return not_ed25519(parsed->type);
   const ByteView data = parsed->data;
   constexpr std::size_t kSeedAndPublic = kEd25519SeedSize + kEd25519PublicKeySize;
   constexpr std::size_t kLegacySize = kSeedAndPublic + kEd25519PublicKeySize;

@@ -29,9 +29,13 @@ struct KeyMessage {
 Expected<KeyMessage> parse_public_key_message(ByteView message);
 Expected<KeyMessage> parse_private_key_message(ByteView message);
 
+// Either message (they have the same layout): Type, then Data.
+Bytes encode_key_message(KeyType type, ByteView data);
+
+// The Ed25519-only forms, behind PublicKey / PrivateKey of key.h (which handle every type).
 // 0x08 0x01 0x12 0x20 followed by the 32 key bytes.
 Bytes encode_public_key(const Ed25519PublicKey& key);
-// Ed25519 only for now; other key types give "key type RSA is not supported yet" (etc.).
+// Other key types give "an RSA key where an Ed25519 key was expected" (etc.).
 Expected<Ed25519PublicKey> decode_public_key(ByteView message);
 
 // Data is the 32-byte seed followed by the 32-byte public key, as go-libp2p writes it. The

@@ -2,6 +2,7 @@
 
 #include <string_view>
 
+#include "p2p/crypto/key.h"
 #include "p2p/crypto/keys.h"
 #include "p2p/multiformats/base32.h"
 #include "p2p/multiformats/base58.h"
@@ -68,6 +69,10 @@ PeerId PeerId::from_public_key(const Ed25519PublicKey& key) {
   return PeerId(identity_multihash(encode_public_key(key)).encode());
 }
 
+PeerId PeerId::from_public_key(const PublicKey& key) {
+  return key.peer_id();
+}
+
 Expected<PeerId> PeerId::from_encoded_public_key(ByteView encoded_public_key) {
   auto message = parse_public_key_message(encoded_public_key);
   if (!message) return tl::unexpected(message.error());
@@ -119,6 +124,18 @@ std::string PeerId::to_cid_text() const {
 
 bool PeerId::has_inline_public_key() const {
   return !multihash_.empty() && multihash_.front() == kIdentityMultihashCode;
+}
+
+Expected<PublicKey> PeerId::inline_public_key() const {
+  if (!has_inline_public_key()) {
+    return fail("peer ID " + to_base58() +
+                " is a hash of its public key: the key itself must come from the peer");
+  }
+  auto multihash = parse_multihash(multihash_);
+  if (!multihash) return tl::unexpected(multihash.error());
+  auto key = PublicKey::from_protobuf(multihash->digest);
+  if (!key) return fail("peer ID " + to_base58() + ": " + key.error().message);
+  return key;
 }
 
 Expected<Ed25519PublicKey> PeerId::ed25519_public_key() const {

@@ -14,6 +14,8 @@
 
 namespace an::p2p {
 
+class PublicKey;
+
 // The libp2p-key multicodec of CIDs that name peers.
 inline constexpr std::uint64_t kLibp2pKeyCodec = 0x72;
 // Encoded public keys up to this size are inlined (identity multihash); longer ones are hashed.
@@ -23,6 +25,8 @@ class PeerId {
  public:
   // Cannot fail: an encoded Ed25519 key (36 bytes) is always inlined.
   static PeerId from_public_key(const Ed25519PublicKey& key);
+  // Any key type; the same as key.peer_id().
+  static PeerId from_public_key(const PublicKey& key);
 
   // From a PublicKey protobuf of any key type (RSA peers too): identity multihash when it is
   // at most 42 bytes, sha2-256 otherwise. Only the message structure is checked.
@@ -49,6 +53,9 @@ class PeerId {
   bool has_inline_public_key() const;
   // The Ed25519 key inlined in the ID; an error for hashed IDs and for other key types.
   Expected<Ed25519PublicKey> ed25519_public_key() const;
+  // The key inlined in the ID, of any type (Ed25519 and Secp256k1 keys fit); an error for
+  // hashed IDs.
+  Expected<PublicKey> inline_public_key() const;
 
   bool operator==(const PeerId&) const = default;
   std::strong_ordering operator<=>(const PeerId&) const = default;

@@ -202,12 +202,12 @@ Expected<PeerRecord> decode_peer_record(ByteView payload) {
   return PeerRecord{std::move(*peer_id), seq, std::move(addresses), skipped};
 }
 
-Expected<Bytes> make_signed_peer_record(const Ed25519PrivateKey& key, std::uint64_t seq,
+Expected<Bytes> make_signed_peer_record(const PrivateKey& key, std::uint64_t seq,
                                         const std::vector<Multiaddr>& addresses) {
   Envelope envelope;
-  envelope.public_key = encode_public_key(key.public_key());
+  envelope.public_key = key.public_key().protobuf();
   envelope.payload_type.assign(kPeerRecordPayloadType.begin(), kPeerRecordPayloadType.end());
-  envelope.payload = encode_peer_record(PeerId::from_public_key(key.public_key()), seq, addresses);
+  envelope.payload = encode_peer_record(key.peer_id(), seq, addresses);
   auto signature =
       key.sign(envelope_signing_input(kPeerRecordDomain, envelope.payload_type, envelope.payload));
   if (!signature) return fail("signing the peer record: " + signature.error().message);
@@ -223,7 +223,7 @@ Expected<PeerRecord> verify_signed_peer_record(ByteView bytes) {
     return fail("signed peer record: payload type 0x" + to_hex(envelope->payload_type) +
                 " is not a peer record (0x" + to_hex(kPeerRecordPayloadType) + ")");
   }
-  auto key = decode_public_key(envelope->public_key);
+  auto key = PublicKey::from_protobuf(envelope->public_key);
   if (!key) return fail("signed peer record: " + key.error().message);
   const Bytes signed_bytes =
       envelope_signing_input(kPeerRecordDomain, envelope->payload_type, envelope->payload);
@@ -232,7 +232,7 @@ Expected<PeerRecord> verify_signed_peer_record(ByteView bytes) {
   }
   auto record = decode_peer_record(envelope->payload);
   if (!record) return fail("signed peer record: " + record.error().message);
-  const PeerId signer = PeerId::from_public_key(*key);
+  const PeerId& signer = key->peer_id();
   if (record->peer_id != signer) {
     return fail("signed peer record: the record names peer " + record->peer_id.to_base58() +
                 " but is signed by " + signer.to_base58());

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "p2p/crypto/ed25519.h"
+#include "p2p/crypto/key.h"
 #include "p2p/crypto/peer_id.h"
 #include "p2p/identify/identify.h"
 #include "p2p/multiformats/multiaddr.h"
@@ -63,7 +63,7 @@ Expected<PeerRecord> decode_peer_record(ByteView payload);
 
 // The envelope bytes of a record of our own addresses, signed by `key`. `seq` must grow with
 // every new record (peers keep the highest); go-libp2p uses the time in nanoseconds.
-Expected<Bytes> make_signed_peer_record(const Ed25519PrivateKey& key, std::uint64_t seq,
+Expected<Bytes> make_signed_peer_record(const PrivateKey& key, std::uint64_t seq,
                                         const std::vector<Multiaddr>& addresses);
 
 // Checks a peer's envelope: size, payload type, signature (Ed25519 keys only for now), and

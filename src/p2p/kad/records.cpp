@@ -5,7 +5,7 @@
 #include <limits>
 #include <utility>
 
-#include "p2p/crypto/keys.h"
+#include "p2p/crypto/key.h"
 #include "p2p/kad/cbor.h"
 #include "p2p/multiformats/multihash.h"
 #include "p2p/wire/protobuf.h"
@@ -332,15 +332,9 @@ Expected<void> PublicKeyValidator::validate(ByteView key, ByteView value, TimePo
   if (auto hash = parse_multihash(split->rest); !hash) {
     return fail("pk: key did not contain a valid multihash: " + hash.error().message);
   }
-  auto structure = parse_public_key_message(value);
-  if (!structure) return fail("pk: " + structure.error().message);
-  if (structure->type != KeyType::kEd25519) {
-    return fail("pk: key type " + std::string(key_type_name(structure->type)) +
-                " is not supported yet");
-  }
-  auto public_key = decode_public_key(value);
+  auto public_key = PublicKey::from_protobuf(value);
   if (!public_key) return fail("pk: " + public_key.error().message);
-  const PeerId id = PeerId::from_public_key(*public_key);
+  const PeerId& id = public_key->peer_id();
   if (!std::equal(id.bytes().begin(), id.bytes().end(), split->rest.begin(), split->rest.end())) {
     return fail("pk: public key does not match storage key");
   }
@@ -360,7 +354,7 @@ Expected<IpnsRecord> parse_ipns_record(ByteView record) {
   return std::move(parsed->record);
 }
 
-Expected<Bytes> make_ipns_record(const Ed25519PrivateKey& key, std::string_view value,
+Expected<Bytes> make_ipns_record(const PrivateKey& key, std::string_view value,
                                  std::uint64_t sequence, TimePoint eol, std::uint64_t ttl_ns) {
   if (sequence > kMaxCborInt || ttl_ns > kMaxCborInt) {
     return fail("ipns: sequence and TTL must fit a signed 64-bit integer");
@@ -405,31 +399,21 @@ Expected<void> IpnsValidator::validate(ByteView key, ByteView value, TimePoint n
   if (!parsed->record.has_signature_v2) return fail("ipns: record has no V2 signature");
 
   // The key: embedded in the record (and then it must be the name's), or inlined in the name.
-  std::optional<Ed25519PublicKey> public_key;
+  std::optional<PublicKey> public_key;
   if (protobuf.public_key && !protobuf.public_key->empty()) {
-    auto structure = parse_public_key_message(*protobuf.public_key);
-    if (!structure) return fail("ipns: public key invalid: " + structure.error().message);
-    if (structure->type != KeyType::kEd25519) {
-      auto id = PeerId::from_encoded_public_key(*protobuf.public_key);
-      if (id && *id != *name) {
-        return fail("ipns: record public key does not match the expected public key");
-      }
-      return fail("ipns: key type " + std::string(key_type_name(structure->type)) +
-                  " is not supported yet");
-    }
-    auto decoded = decode_public_key(*protobuf.public_key);
+    auto decoded = PublicKey::from_protobuf(*protobuf.public_key);
     if (!decoded) return fail("ipns: public key invalid: " + decoded.error().message);
-    if (PeerId::from_public_key(*decoded) != *name) {
+    if (decoded->peer_id() != *name) {
       return fail("ipns: record public key does not match the expected public key");
     }
-    public_key = *decoded;
+    public_key = std::move(*decoded);
   } else {
-    auto inlined = name->ed25519_public_key();
+    auto inlined = name->inline_public_key();
     if (!inlined) {
-      return fail("ipns: public key not found (not in the record, not an Ed25519 name): " +
+      return fail("ipns: public key not found (not in the record, not inlined in the name): " +
                   inlined.error().message);
     }
-    public_key = *inlined;
+    public_key = std::move(*inlined);
   }
 
   Bytes signed_bytes(kIpnsSignaturePrefix.begin(), kIpnsSignaturePrefix.end());

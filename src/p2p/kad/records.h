@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "p2p/crypto/ed25519.h"
+#include "p2p/crypto/key.h"
 #include "p2p/crypto/peer_id.h"
 #include "p2p/multiformats/multiaddr.h"
 #include "p2p/multiformats/varint.h"
@@ -79,7 +79,7 @@ Expected<IpnsRecord> parse_ipns_record(ByteView record);
 
 // A V2-only record (IPIP-428: no V1 fields) signed with `key`; the public key is not embedded,
 // since an Ed25519 peer ID holds it. For tests and for publishing our own names.
-Expected<Bytes> make_ipns_record(const Ed25519PrivateKey& key, std::string_view value,
+Expected<Bytes> make_ipns_record(const PrivateKey& key, std::string_view value,
                                  std::uint64_t sequence, TimePoint eol, std::uint64_t ttl_ns);
 
 // "/ipns/" + peer ID multihash bytes -> an IPNS record (boxo/ipns Validator): at most 10 KiB,

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "p2p/crypto/keys.h"
+#include "p2p/crypto/key.h"
 #include "p2p/identify/peer_record.h"
 #include "p2p/net/framed.h"
 #include "p2p/net/negotiate.h"
@@ -540,7 +540,7 @@ identify::Identify Host::own_identify(const Connection& connection) const {
   identify::Identify message;
   message.protocol_version = config_.protocol_version;
   message.agent_version = config_.agent_version;
-  message.public_key = encode_public_key(identity_.key.public_key());
+  message.public_key = identity_.key.public_key().protobuf();
   message.listen_addrs = advertised_addresses_.empty() ? listen_addresses_ : advertised_addresses_;
   message.observed_addr = observed_address_for_identify(connection);
   message.protocols = protocols();
@@ -554,9 +554,9 @@ identify::Identify Host::own_identify(const Connection& connection) const {
 void Host::apply_identify(const PeerId& peer, identify::Identify message) {
   auto& info = peers_[peer];
   if (message.public_key) {
-    auto from_key = PeerId::from_encoded_public_key(*message.public_key);
-    if (!from_key || !(*from_key == peer)) return;  // not the peer we authenticated
-    info.public_key = *message.public_key;
+    auto key = PublicKey::from_protobuf(*message.public_key);
+    if (!key || key->peer_id() != peer) return;  // not the peer we authenticated
+    info.public_key = key->protobuf();
   }
   if (!message.listen_addrs.empty()) info.addresses = message.listen_addrs;
   if (!message.protocols.empty()) info.protocols = message.protocols;

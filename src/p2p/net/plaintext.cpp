@@ -1,6 +1,6 @@
 #include "p2p/net/plaintext.h"
 
-#include "p2p/crypto/keys.h"
+#include "p2p/crypto/key.h"
 #include "p2p/net/framed.h"
 #include "p2p/wire/protobuf.h"
 
@@ -34,11 +34,12 @@ Expected<PeerId> decode_plaintext_exchange(ByteView message) {
   if (!id || !key) return fail("plaintext exchange: the peer ID or public key is missing");
   auto claimed = PeerId::from_multihash(*id);
   if (!claimed) return fail("plaintext exchange: " + claimed.error().message);
-  auto derived = PeerId::from_encoded_public_key(*key);
-  if (!derived) return fail("plaintext exchange: " + derived.error().message);
-  if (*claimed != *derived) {
+  auto public_key = PublicKey::from_protobuf(*key);
+  if (!public_key) return fail("plaintext exchange: " + public_key.error().message);
+  const PeerId& derived = public_key->peer_id();
+  if (*claimed != derived) {
     return fail("plaintext exchange: peer ID " + claimed->to_string() +
-                " does not belong to the public key sent (" + derived->to_string() + ")");
+                " does not belong to the public key sent (" + derived.to_string() + ")");
   }
   return *claimed;
 }

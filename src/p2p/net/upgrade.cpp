@@ -11,7 +11,7 @@
 #include "p2p/noise/framing.h"
 #include "p2p/noise/handshake.h"
 #include "p2p/noise/noise.h"
-#include "p2p/tls/ed25519_host_key.h"
+#include "p2p/tls/host_key.h"
 #include "p2p/yamux/session.h"
 
 namespace an::p2p::net {
@@ -151,9 +151,9 @@ asio::awaitable<Expected<Secured>> noise_inbound(std::unique_ptr<ByteStream> tra
 asio::awaitable<Expected<Secured>> plaintext_handshake(std::unique_ptr<ByteStream> transport,
                                                        const LocalIdentity& local,
                                                        std::optional<PeerId> expected_peer) {
-  auto secure = co_await secure_plaintext(std::move(transport), local.peer_id,
-                                          encode_public_key(local.key.public_key()),
-                                          std::move(expected_peer));
+  auto secure =
+      co_await secure_plaintext(std::move(transport), local.peer_id,
+                                local.key.public_key().protobuf(), std::move(expected_peer));
   if (!secure) co_return tl::unexpected(secure.error());
   co_return Secured{std::move(*secure), std::nullopt};
 }
@@ -161,8 +161,8 @@ asio::awaitable<Expected<Secured>> plaintext_handshake(std::unique_ptr<ByteStrea
 asio::awaitable<Expected<Secured>> tls_handshake(std::unique_ptr<ByteStream> transport,
                                                  const LocalIdentity& local, Direction direction,
                                                  std::optional<PeerId> expected_peer) {
-  tls::TlsHostKey host_key = tls::ed25519_host_key(local.key);
-  tls::SignedKeyVerifier verifier = tls::verify_ed25519_signed_key;
+  tls::TlsHostKey host_key = tls::libp2p_host_key(local.key);
+  tls::SignedKeyVerifier verifier = tls::verify_signed_key;
   auto secured =
       co_await secure_tls(std::move(transport), direction == Direction::kOutbound, host_key,
                           std::move(verifier), std::move(expected_peer), local.muxers);

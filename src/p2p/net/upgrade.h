@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "p2p/crypto/ed25519.h"
+#include "p2p/crypto/key.h"
 #include "p2p/crypto/peer_id.h"
 #include "p2p/net/byte_stream.h"
 #include "p2p/net/secure_connection.h"
@@ -23,7 +23,7 @@ namespace an::p2p::net {
 // Who we are on the wire, and what we offer there. The Noise static key is per process, as the
 // libp2p spec asks.
 struct LocalIdentity {
-  Ed25519PrivateKey key;
+  PrivateKey key;
   PeerId peer_id;
   noise::X25519KeyPair noise_static;
   // Security protocols and muxers, in our order of preference (the dialer's order decides).

@@ -11,7 +11,7 @@ namespace {
 
 // Fixed keys keep runs reproducible: the same input always takes the same path.
 struct FuzzKeys {
-  std::optional<Ed25519PrivateKey> identity;
+  std::optional<PrivateKey> identity;
   std::optional<X25519KeyPair> static_key;
 };
 
@@ -20,7 +20,9 @@ const FuzzKeys& fuzz_keys() {
     FuzzKeys made;
     const Bytes identity_seed(32, 0x11);
     const Bytes static_private(32, 0x22);
-    if (auto identity = Ed25519PrivateKey::from_seed(identity_seed)) made.identity = *identity;
+    if (auto identity = Ed25519PrivateKey::from_seed(identity_seed)) {
+      made.identity = PrivateKey::from_ed25519(*identity);
+    }
     if (auto static_key = X25519KeyPair::from_private(static_private))
       made.static_key = *static_key;
     return made;

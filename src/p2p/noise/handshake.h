@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "p2p/crypto/ed25519.h"
+#include "p2p/crypto/key.h"
 #include "p2p/crypto/peer_id.h"
 #include "p2p/multiformats/varint.h"
 #include "p2p/noise/cipher_state.h"
@@ -21,7 +21,7 @@ struct HandshakeOptions {
   Role role = Role::kInitiator;
   // Both must be non-null; they are copied by Handshake::create, so they only need to live
   // until it returns. The static key is normally made once per process.
-  const Ed25519PrivateKey* identity = nullptr;
+  const PrivateKey* identity = nullptr;
   const X25519KeyPair* static_key = nullptr;
   // Dialers know whom they dial: a different remote identity fails the handshake.
   std::optional<PeerId> expected_remote;

@@ -100,7 +100,7 @@ Bytes static_key_signature_message(const X25519PublicKey& static_key) {
   return message;
 }
 
-Expected<HandshakePayload> make_payload(const Ed25519PrivateKey& identity,
+Expected<HandshakePayload> make_payload(const PrivateKey& identity,
                                         const X25519PublicKey& static_key,
                                         std::vector<std::string> stream_muxers) {
   auto signature = identity.sign(static_key_signature_message(static_key));
@@ -108,7 +108,7 @@ Expected<HandshakePayload> make_payload(const Ed25519PrivateKey& identity,
     return fail("signing the noise static key: " + signature.error().message);
   }
   HandshakePayload payload;
-  payload.identity_key = encode_public_key(identity.public_key());
+  payload.identity_key = identity.public_key().protobuf();
   payload.identity_sig.assign(signature->begin(), signature->end());
   payload.stream_muxers = std::move(stream_muxers);
   return payload;
@@ -122,7 +122,7 @@ Expected<VerifiedIdentity> verify_payload(const HandshakePayload& payload,
   if (payload.identity_sig.empty()) {
     return fail("noise handshake payload has no identity_sig");
   }
-  auto public_key = decode_public_key(payload.identity_key);
+  auto public_key = PublicKey::from_protobuf(payload.identity_key);
   if (!public_key) {
     return fail("noise handshake payload: the remote identity key: " + public_key.error().message);
   }
@@ -130,9 +130,9 @@ Expected<VerifiedIdentity> verify_payload(const HandshakePayload& payload,
     return fail(
         "noise handshake payload: identity_sig is not a valid signature of the "
         "remote static key by " +
-        PeerId::from_public_key(*public_key).to_string());
+        public_key->peer_id().to_string());
   }
-  return VerifiedIdentity{PeerId::from_public_key(*public_key), *public_key};
+  return VerifiedIdentity{public_key->peer_id(), *public_key};
 }
 
 }  // namespace an::p2p::noise

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "p2p/crypto/ed25519.h"
+#include "p2p/crypto/key.h"
 #include "p2p/crypto/peer_id.h"
 #include "p2p/multiformats/varint.h"
 #include "p2p/noise/x25519.h"
@@ -42,18 +42,17 @@ Expected<HandshakePayload> decode_payload(ByteView encoded);
 Bytes static_key_signature_message(const X25519PublicKey& static_key);
 
 // Our payload: `identity` signs `static_key`.
-Expected<HandshakePayload> make_payload(const Ed25519PrivateKey& identity,
+Expected<HandshakePayload> make_payload(const PrivateKey& identity,
                                         const X25519PublicKey& static_key,
                                         std::vector<std::string> stream_muxers);
 
 struct VerifiedIdentity {
   PeerId peer;
-  Ed25519PublicKey public_key;
+  PublicKey public_key;
 };
 
 // Checks that the payload's identity key signed `remote_static_key`, and returns who that is.
-// Errors: missing fields, key types other than Ed25519 ("... key type RSA is not supported
-// yet"), a bad signature.
+// Any key type. Errors: missing fields, an invalid key, a bad signature.
 Expected<VerifiedIdentity> verify_payload(const HandshakePayload& payload,
                                           const X25519PublicKey& remote_static_key);
 

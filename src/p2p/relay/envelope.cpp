@@ -4,7 +4,7 @@
 #include <string>
 #include <utility>
 
-#include "p2p/crypto/keys.h"
+#include "p2p/crypto/key.h"
 #include "p2p/identify/peer_record.h"
 
 namespace an::p2p::relay {
@@ -22,10 +22,10 @@ std::string to_hex(ByteView bytes) {
 
 }  // namespace
 
-Expected<Bytes> seal_envelope(const Ed25519PrivateKey& key, std::string_view domain,
-                              ByteView payload_type, ByteView payload) {
+Expected<Bytes> seal_envelope(const PrivateKey& key, std::string_view domain, ByteView payload_type,
+                              ByteView payload) {
   identify::Envelope envelope;
-  envelope.public_key = encode_public_key(key.public_key());
+  envelope.public_key = key.public_key().protobuf();
   envelope.payload_type.assign(payload_type.begin(), payload_type.end());
   envelope.payload.assign(payload.begin(), payload.end());
   auto signature = key.sign(identify::envelope_signing_input(domain, payload_type, payload));
@@ -47,14 +47,14 @@ Expected<OpenedEnvelope> open_envelope(ByteView bytes, std::string_view domain,
     return fail("envelope: payload type 0x" + to_hex(envelope->payload_type) + " is not 0x" +
                 to_hex(payload_type));
   }
-  auto key = decode_public_key(envelope->public_key);
+  auto key = PublicKey::from_protobuf(envelope->public_key);
   if (!key) return fail("envelope: " + key.error().message);
   const Bytes signed_bytes =
       identify::envelope_signing_input(domain, envelope->payload_type, envelope->payload);
   if (!key->verify(signed_bytes, envelope->signature)) {
     return fail("envelope: the signature does not match the payload, domain and key");
   }
-  return OpenedEnvelope{PeerId::from_public_key(*key), std::move(envelope->payload)};
+  return OpenedEnvelope{key->peer_id(), std::move(envelope->payload)};
 }
 
 }  // namespace an::p2p::relay

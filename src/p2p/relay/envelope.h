@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <string_view>
 
-#include "p2p/crypto/ed25519.h"
+#include "p2p/crypto/key.h"
 #include "p2p/crypto/peer_id.h"
 #include "p2p/multiformats/varint.h"
 #include "util/expected.h"
@@ -13,8 +13,8 @@
 namespace an::p2p::relay {
 
 // The envelope bytes of `payload`, signed by `key` over domain, payload type and payload.
-Expected<Bytes> seal_envelope(const Ed25519PrivateKey& key, std::string_view domain,
-                              ByteView payload_type, ByteView payload);
+Expected<Bytes> seal_envelope(const PrivateKey& key, std::string_view domain, ByteView payload_type,
+                              ByteView payload);
 
 // What a checked envelope says: who signed it and the payload they signed.
 struct OpenedEnvelope {

@@ -73,9 +73,8 @@ Expected<ReservationVoucher> decode_voucher(ByteView payload) {
   return ReservationVoucher{std::move(*relay), std::move(*peer), *expiration};
 }
 
-Expected<Bytes> seal_voucher(const Ed25519PrivateKey& relay_key,
-                             const ReservationVoucher& voucher) {
-  if (PeerId::from_public_key(relay_key.public_key()) != voucher.relay) {
+Expected<Bytes> seal_voucher(const PrivateKey& relay_key, const ReservationVoucher& voucher) {
+  if (relay_key.peer_id() != voucher.relay) {
     return fail("reservation voucher: the key is not the key of relay " +
                 voucher.relay.to_base58());
   }

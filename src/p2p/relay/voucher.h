@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "p2p/crypto/ed25519.h"
+#include "p2p/crypto/key.h"
 #include "p2p/crypto/peer_id.h"
 #include "p2p/multiformats/varint.h"
 #include "p2p/relay/messages.h"
@@ -38,7 +38,7 @@ Expected<ReservationVoucher> decode_voucher(ByteView payload);
 
 // The envelope bytes of `voucher` signed by the relay's key; an error when voucher.relay is not
 // the peer of `relay_key`.
-Expected<Bytes> seal_voucher(const Ed25519PrivateKey& relay_key, const ReservationVoucher& voucher);
+Expected<Bytes> seal_voucher(const PrivateKey& relay_key, const ReservationVoucher& voucher);
 
 // A client's check of the voucher in its relay's RESERVE answer: size, payload type, domain and
 // signature; signed by the relay it names (as go-libp2p's client checks); that relay is

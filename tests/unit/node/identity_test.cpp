@@ -3,6 +3,8 @@
 #include "node/identity.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "daemon/platform.h"
+#include "p2p/crypto/key.h"
 #include "p2p/crypto/keys.h"
 #include "support/temp_dir.h"
 
@@ -23,7 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // libp2p/specs peer-ids.md test vectors: an Ed25519 private key as go-libp2p stores it, and
-// the peer ID it yields; a secp256k1 private key, a type we do not support yet.
+// the peer ID it yields; a secp256k1 private key and its peer ID.
 constexpr std::string_view kSpecEd25519Private =
     "080112407e0830617c4a7de83925dfb2694556b12936c477a0e1feb2e148ec9da60fee7d1ed1e8fae2c4a144"
     "b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e";
@@ -31,6 +34,8 @@ constexpr std::string_view kSpecEd25519PeerId =
     "12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq";
 constexpr std::string_view kSpecSecp256k1Private =
     "0802122053dadf1d5a164d6b4acdb15e24aa4c5b1d3461bdbd42abedb0a4404d56ced8fb";
+constexpr std::string_view kSpecSecp256k1PeerId =
+    "16Uiu2HAmLhLvBoYaoZfaMUKuibM6ac163GwKY74c5kiSLg5KvLpY";
 
 std::string from_hex(std::string_view hex) {
   std::string bytes;
@@ -156,10 +161,72 @@ TEST_F(IdentityTest, RefusesAnEmptyFile) {
   expect_refused(file, "key file " + file.string() + " is empty");
 }
 
-TEST_F(IdentityTest, RefusesKeyTypesNotSupportedYet) {
+TEST_F(IdentityTest, LoadsKeyFilesOfEveryType) {
   const fs::path file = path("node.key");
   write_bytes(file, from_hex(kSpecSecp256k1Private));
-  expect_refused(file, "key type Secp256k1 is not supported yet");
+  auto loaded = load_identity(file);
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  EXPECT_EQ(loaded->peer_id.to_string(), kSpecSecp256k1PeerId);
+  EXPECT_EQ(loaded->key.type(), p2p::KeyType::kSecp256k1);
+
+  for (const auto type : {p2p::KeyType::kRsa, p2p::KeyType::kEcdsa}) {
+    auto key = p2p::PrivateKey::generate(type);
+    ASSERT_TRUE(key);
+    auto encoded = key->to_protobuf();
+    ASSERT_TRUE(encoded);
+    write_bytes(file, std::string(encoded->begin(), encoded->end()));
+    auto reloaded = load_identity(file);
+    ASSERT_TRUE(reloaded) << reloaded.error().message;
+    EXPECT_EQ(reloaded->peer_id, key->peer_id());
+    EXPECT_EQ(reloaded->key.type(), type);
+  }
+}
+
+TEST_F(IdentityTest, RefusesAWeakRsaKey) {
+  // A libp2p RSA private key of 1024 bits is refused: no node runs with it.
+  EVP_PKEY* weak = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{1024});
+  ASSERT_NE(weak, nullptr);
+  unsigned char* der = nullptr;
+  const int size = i2d_PrivateKey(weak, &der);
+  ASSERT_GT(size, 0);
+  const p2p::Bytes encoded = p2p::encode_key_message(
+      p2p::KeyType::kRsa, p2p::ByteView(der, static_cast<std::size_t>(size)));
+  OPENSSL_free(der);
+  EVP_PKEY_free(weak);
+  const fs::path file = path("node.key");
+  write_bytes(file, std::string(encoded.begin(), encoded.end()));
+  expect_refused(file, "invalid RSA private key: 1024 bits, outside 2048 to 8192");
+}
+
+TEST_F(IdentityTest, KeygenMakesKeysOfEveryType) {
+  const std::pair<p2p::KeyType, std::string_view> cases[] = {{p2p::KeyType::kEd25519, "12D3KooW"},
+                                                             {p2p::KeyType::kRsa, "Qm"},
+                                                             {p2p::KeyType::kSecp256k1, "16Uiu2"},
+                                                             {p2p::KeyType::kEcdsa, "Qm"}};
+  for (const auto& [type, prefix] : cases) {
+    const fs::path file = path(std::string(p2p::key_type_name(type)) + ".key");
+    auto generated = generate_identity(file, false, type);
+    ASSERT_TRUE(generated) << generated.error().message;
+    EXPECT_EQ(generated->key.type(), type);
+    EXPECT_TRUE(generated->peer_id.to_string().starts_with(prefix))
+        << generated->peer_id.to_string();
+    EXPECT_EQ(mode_of(file), 0600u);
+    auto loaded = load_identity(file);
+    ASSERT_TRUE(loaded) << loaded.error().message;
+    EXPECT_EQ(loaded->peer_id, generated->peer_id);
+  }
+  const fs::path rsa_file = path("rsa3072.key");
+  auto rsa = generate_identity(rsa_file, false, p2p::KeyType::kRsa, 3072);
+  ASSERT_TRUE(rsa) << rsa.error().message;
+  auto signature = rsa->key.sign(p2p::Bytes{1, 2, 3});
+  ASSERT_TRUE(signature);
+  EXPECT_EQ(signature->size(), 384u);
+
+  const fs::path weak_file = path("weak.key");
+  auto weak = generate_identity(weak_file, false, p2p::KeyType::kRsa, 1024);
+  ASSERT_FALSE(weak);
+  EXPECT_TRUE(contains(weak.error().message, "2048 to 8192")) << weak.error().message;
+  EXPECT_FALSE(fs::exists(weak_file));
 }
 
 TEST_F(IdentityTest, RefusesAFileOthersCanReadBeforeParsingIt) {

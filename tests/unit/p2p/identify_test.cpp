@@ -7,7 +7,7 @@
 #include <random>
 #include <string>
 
-#include "p2p/crypto/keys.h"
+#include "p2p/crypto/key.h"
 #include "p2p/identify/peer_record.h"
 #include "p2p/wire/protobuf.h"
 
@@ -31,10 +31,10 @@ Bytes frame(const Bytes& message) {
   return out;
 }
 
-Ed25519PrivateKey test_key() {
+PrivateKey test_key() {
   auto key = Ed25519PrivateKey::from_seed(Bytes(kEd25519SeedSize, 0x42));
   EXPECT_TRUE(key.has_value());
-  return *key;
+  return PrivateKey::from_ed25519(*key);
 }
 
 Identify full_message() {
@@ -42,7 +42,7 @@ Identify full_message() {
   Identify message;
   message.protocol_version = "ipfs/0.1.0";
   message.agent_version = "agentnetwork/0.1.0";
-  message.public_key = encode_public_key(key.public_key());
+  message.public_key = key.public_key().protobuf();
   message.listen_addrs = {address("/ip4/192.0.2.1/tcp/4001"), address("/ip6/::1/udp/4001/quic-v1")};
   message.observed_addr = address("/ip4/198.51.100.7/tcp/50000");
   message.protocols = {"/ipfs/id/1.0.0", "/ipfs/id/push/1.0.0", "/ipfs/ping/1.0.0"};

@@ -7,7 +7,7 @@
 #include <random>
 #include <string>
 
-#include "p2p/crypto/keys.h"
+#include "p2p/crypto/key.h"
 #include "p2p/noise/fuzz.h"
 #include "p2p/noise/noise.h"
 #include "p2p/noise/symmetric_state.h"
@@ -21,13 +21,13 @@ bool contains(const std::string& text, std::string_view part) {
 }
 
 struct Node {
-  Ed25519PrivateKey identity;
+  PrivateKey identity;
   X25519KeyPair static_key;
-  PeerId peer() const { return PeerId::from_public_key(identity.public_key()); }
+  PeerId peer() const { return identity.peer_id(); }
 };
 
-Node make_node() {
-  auto identity = Ed25519PrivateKey::generate();
+Node make_node(KeyType type = KeyType::kEd25519) {
+  auto identity = PrivateKey::generate(type);
   auto static_key = X25519KeyPair::generate();
   EXPECT_TRUE(identity && static_key);
   return Node{*identity, *static_key};
@@ -84,7 +84,7 @@ TEST(NoiseHandshake, FullHandshakeAndTransport) {
   EXPECT_EQ(dialer_session->handshake_hash.size(), 32u);
   EXPECT_EQ(dialer_session->remote_peer, listener.peer());
   EXPECT_EQ(listener_session->remote_peer, dialer.peer());
-  EXPECT_EQ(dialer_session->remote_identity_key, encode_public_key(listener.identity.public_key()));
+  EXPECT_EQ(dialer_session->remote_identity_key, listener.identity.public_key().protobuf());
   EXPECT_EQ(dialer_session->remote_stream_muxers,
             (std::vector<std::string>{"/yamux/1.0.0", "/mplex/6.7.0"}));
   EXPECT_EQ(listener_session->remote_stream_muxers, std::vector<std::string>{"/yamux/1.0.0"});
@@ -191,7 +191,7 @@ TEST(NoiseHandshake, SignatureCoversPrefixAndStaticKey) {
   ASSERT_TRUE(raw_initiator.read_message(*second, payload_bytes));
   auto payload = decode_payload(payload_bytes);
   ASSERT_TRUE(payload);
-  EXPECT_EQ(payload->identity_key, encode_public_key(listener.identity.public_key()));
+  EXPECT_EQ(payload->identity_key, listener.identity.public_key().protobuf());
   Bytes signed_message = {'n', 'o', 'i', 's', 'e', '-', 'l', 'i', 'b', 'p', '2', 'p',
                           '-', 's', 't', 'a', 't', 'i', 'c', '-', 'k', 'e', 'y', ':'};
   const auto& static_public = *raw_initiator.remote_static();
@@ -226,7 +226,37 @@ TEST(NoiseHandshake, WrongSignatureIsRejected) {
   EXPECT_TRUE(contains(read.error().message, "no identity_sig")) << read.error().message;
 }
 
-TEST(NoiseHandshake, NonEd25519IdentityKeyIsNotSupportedYet) {
+TEST(NoiseHandshake, IdentityKeysOfDifferentTypes) {
+  const std::pair<KeyType, KeyType> pairs[] = {{KeyType::kRsa, KeyType::kSecp256k1},
+                                               {KeyType::kEcdsa, KeyType::kEd25519},
+                                               {KeyType::kSecp256k1, KeyType::kEcdsa}};
+  for (const auto& [dialer_type, listener_type] : pairs) {
+    const Node dialer = make_node(dialer_type);
+    const Node listener = make_node(listener_type);
+    Handshake initiator = make_handshake(dialer, Role::kInitiator, listener.peer());
+    Handshake responder = make_handshake(listener, Role::kResponder);
+    auto error = run(initiator, responder);
+    ASSERT_FALSE(error) << error->message;
+    auto dialer_session = initiator.finish();
+    auto listener_session = responder.finish();
+    ASSERT_TRUE(dialer_session && listener_session);
+    EXPECT_EQ(dialer_session->remote_peer, listener.peer());
+    EXPECT_EQ(listener_session->remote_peer, dialer.peer());
+    EXPECT_EQ(dialer_session->remote_identity_key, listener.identity.public_key().protobuf());
+    EXPECT_EQ(listener_session->remote_identity_key, dialer.identity.public_key().protobuf());
+  }
+  // An RSA peer ID is a hash of the key: the dialer still checks that it is the expected one.
+  const Node rsa = make_node(KeyType::kRsa);
+  const Node other = make_node(KeyType::kRsa);
+  const Node dialer = make_node(KeyType::kSecp256k1);
+  Handshake initiator = make_handshake(dialer, Role::kInitiator, other.peer());
+  Handshake responder = make_handshake(rsa, Role::kResponder);
+  auto error = run(initiator, responder);
+  ASSERT_TRUE(error);
+  EXPECT_TRUE(contains(error->message, rsa.peer().to_string())) << error->message;
+}
+
+TEST(NoiseHandshake, ABadSignatureByASecp256k1KeyIsRefused) {
   const Node dialer = make_node();
   const Node listener = make_node();
   HandshakePayload payload;
@@ -238,8 +268,7 @@ TEST(NoiseHandshake, NonEd25519IdentityKeyIsNotSupportedYet) {
   payload.identity_sig = Bytes(70, 1);
   auto read = initiator_reads_payload(dialer, listener.static_key, encode_payload(payload));
   ASSERT_FALSE(read);
-  EXPECT_TRUE(contains(read.error().message, "key type Secp256k1 is not supported yet"))
-      << read.error().message;
+  EXPECT_TRUE(contains(read.error().message, "not a valid signature")) << read.error().message;
 }
 
 TEST(NoiseHandshake, UnknownPayloadFieldsAreIgnored) {

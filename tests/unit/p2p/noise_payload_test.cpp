@@ -4,7 +4,7 @@
 
 #include <random>
 
-#include "p2p/crypto/keys.h"
+#include "p2p/crypto/key.h"
 #include "p2p/noise/payload.h"
 #include "p2p/wire/protobuf.h"
 
@@ -79,7 +79,7 @@ TEST(NoisePayload, MalformedInputIsAnError) {
 }
 
 TEST(NoisePayload, SignedPayloadVerifies) {
-  auto identity = Ed25519PrivateKey::generate();
+  auto identity = PrivateKey::generate(KeyType::kEd25519);
   auto static_key = X25519KeyPair::generate();
   ASSERT_TRUE(identity && static_key);
   auto payload = make_payload(*identity, static_key->public_key(), {"/yamux/1.0.0"});

@@ -10,6 +10,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "p2p/crypto/key.h"
 #include "p2p/crypto/keys.h"
 #include "p2p/multiformats/base32.h"
 #include "p2p/multiformats/base58.h"
@@ -93,8 +94,14 @@ TEST(PeerId, FromTheSpecKeysOfOtherTypes) {
   EXPECT_TRUE(secp->has_inline_public_key());
   auto secp_key = secp->ed25519_public_key();
   ASSERT_FALSE(secp_key);
-  EXPECT_NE(secp_key.error().message.find("key type Secp256k1 is not supported yet"),
+  EXPECT_NE(secp_key.error().message.find("a key of type Secp256k1 where an Ed25519 key"),
             std::string::npos);
+  auto inlined = secp->inline_public_key();
+  ASSERT_TRUE(inlined) << inlined.error().message;
+  EXPECT_EQ(inlined->type(), KeyType::kSecp256k1);
+  EXPECT_EQ(inlined->protobuf(), from_hex(kSecp256k1Public));
+  EXPECT_EQ(inlined->peer_id(), *secp);
+  EXPECT_FALSE(PeerId::parse(kRsaPeerId)->inline_public_key());
 
   auto rsa = PeerId::parse(kRsaPeerId);
   ASSERT_TRUE(rsa);

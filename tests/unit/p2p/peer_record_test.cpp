@@ -9,7 +9,7 @@
 #include <random>
 #include <string>
 
-#include "p2p/crypto/keys.h"
+#include "p2p/crypto/key.h"
 #include "p2p/wire/protobuf.h"
 
 namespace an::p2p::identify {
@@ -38,18 +38,18 @@ Multiaddr address(std::string_view text) {
   return parsed ? *parsed : Multiaddr();
 }
 
-Ed25519PrivateKey key_from_byte(std::uint8_t fill) {
+PrivateKey key_from_byte(std::uint8_t fill) {
   const Bytes seed(kEd25519SeedSize, fill);
   auto key = Ed25519PrivateKey::from_seed(seed);
   EXPECT_TRUE(key.has_value());
-  return *key;
+  return PrivateKey::from_ed25519(*key);
 }
 
 // An envelope whose signature is valid for whatever fields it is given: tampering tests then
 // exercise the check they aim at rather than the signature check.
-Bytes sign_envelope(const Ed25519PrivateKey& key, const Bytes& payload_type, const Bytes& payload) {
+Bytes sign_envelope(const PrivateKey& key, const Bytes& payload_type, const Bytes& payload) {
   Envelope envelope;
-  envelope.public_key = encode_public_key(key.public_key());
+  envelope.public_key = key.public_key().protobuf();
   envelope.payload_type = payload_type;
   envelope.payload = payload;
   auto signature =
@@ -92,7 +92,7 @@ TEST(PeerRecordInterop, OurEncodingMatchesGoByteForByte) {
   ASSERT_TRUE(envelope.has_value());
   EXPECT_EQ(envelope->payload_type, (Bytes{0x03, 0x01}));
   EXPECT_EQ(encode_envelope(*envelope), bytes);
-  auto key = decode_public_key(envelope->public_key);
+  auto key = PublicKey::from_protobuf(envelope->public_key);
   ASSERT_TRUE(key.has_value());
   EXPECT_EQ(
       encode_peer_record(PeerId::from_public_key(*key), 0, {address("/ip4/127.0.0.1/tcp/4001")}),
@@ -102,7 +102,7 @@ TEST(PeerRecordInterop, OurEncodingMatchesGoByteForByte) {
 TEST(PeerRecordInterop, OurRecordWithSeqMatchesJsLayout) {
   auto envelope = decode_envelope(from_hex(kJsEnvelope));
   ASSERT_TRUE(envelope.has_value());
-  auto key = decode_public_key(envelope->public_key);
+  auto key = PublicKey::from_protobuf(envelope->public_key);
   ASSERT_TRUE(key.has_value());
   EXPECT_EQ(encode_peer_record(PeerId::from_public_key(*key), kJsSeq,
                                {address("/ip4/127.0.0.1/tcp/4001")}),
@@ -162,7 +162,7 @@ TEST(PeerRecordTampering, ChangedPayloadIsRefused) {
 TEST(PeerRecordTampering, SubstitutedKeyIsRefused) {
   auto envelope = decode_envelope(from_hex(kGoEnvelope));
   ASSERT_TRUE(envelope.has_value());
-  envelope->public_key = encode_public_key(key_from_byte(9).public_key());
+  envelope->public_key = key_from_byte(9).public_key().protobuf();
   EXPECT_NE(error_of(verify_signed_peer_record(encode_envelope(*envelope)))
                 .find("signature does not match"),
             std::string::npos);
@@ -192,15 +192,29 @@ TEST(PeerRecordTampering, RecordForAnotherPeerIsRefused) {
             std::string::npos);
 }
 
-TEST(PeerRecordTampering, UnsupportedKeyTypeIsAnErrorNotACrash) {
+TEST(PeerRecordTampering, ABadSignatureByASecp256k1KeyIsAnErrorNotACrash) {
   // libp2p/specs peer-ids test vector: a secp256k1 public key.
   Envelope envelope;
   envelope.public_key =
       from_hex("08021221037777e994e452c21604f91de093ce415f5432f701dd8cd1a7a6fea0e630bfca99");
   envelope.payload_type = {0x03, 0x01};
   envelope.signature = Bytes(64, 0);
-  EXPECT_NE(error_of(verify_signed_peer_record(encode_envelope(envelope))).find("not supported"),
+  EXPECT_NE(error_of(verify_signed_peer_record(encode_envelope(envelope)))
+                .find("the signature does not match"),
             std::string::npos);
+}
+
+TEST(PeerRecord, SignedByKeysOfEveryType) {
+  for (const KeyType type : {KeyType::kRsa, KeyType::kSecp256k1, KeyType::kEcdsa}) {
+    auto key = PrivateKey::generate(type);
+    ASSERT_TRUE(key) << key.error().message;
+    auto signed_record = make_signed_peer_record(*key, 7, {address("/ip4/127.0.0.1/tcp/4001")});
+    ASSERT_TRUE(signed_record) << signed_record.error().message;
+    auto record = verify_signed_peer_record(*signed_record);
+    ASSERT_TRUE(record) << record.error().message;
+    EXPECT_EQ(record->peer_id, key->peer_id());
+    EXPECT_EQ(record->seq, 7u);
+  }
 }
 
 TEST(PeerRecordDecoding, EnvelopeStructureIsChecked) {

@@ -7,7 +7,7 @@
 
 #include <random>
 
-#include "p2p/crypto/keys.h"
+#include "p2p/crypto/key.h"
 #include "p2p/kad/cbor.h"
 #include "p2p/multiformats/multihash.h"
 #include "p2p/wire/protobuf.h"
@@ -62,10 +62,10 @@ Bytes cat(const Bytes& a, const Bytes& b) {
   return out;
 }
 
-Ed25519PrivateKey test_key(std::uint8_t seed_byte) {
+PrivateKey test_key(std::uint8_t seed_byte) {
   auto key = Ed25519PrivateKey::from_seed(Bytes(kEd25519SeedSize, seed_byte));
   EXPECT_TRUE(key.has_value());
-  return *key;
+  return PrivateKey::from_ed25519(*key);
 }
 
 // The `data` field (9) of an IPNS record.
@@ -95,7 +95,7 @@ TimePoint at(std::string_view rfc3339) {
 
 const TimePoint kNow = at("2026-11-26T10:00:00Z");
 
-Bytes make_record(const Ed25519PrivateKey& key, std::uint64_t sequence, TimePoint eol,
+Bytes make_record(const PrivateKey& key, std::uint64_t sequence, TimePoint eol,
                   std::string_view value = "/ipfs/bafkqaaa") {
   auto record = make_ipns_record(key, value, sequence, eol, 300'000'000'000ull);
   EXPECT_TRUE(record.has_value());
@@ -132,17 +132,17 @@ TEST(PublicKeyValidator, AcceptsTheKeyOfThePeerId) {
   const auto key = test_key(1);
   const PeerId id = PeerId::from_public_key(key.public_key());
   PublicKeyValidator validator;
-  EXPECT_TRUE(validator.validate(pk_key(id), encode_public_key(key.public_key()), kNow));
+  EXPECT_TRUE(validator.validate(pk_key(id), key.public_key().protobuf(), kNow));
 }
 
 TEST(PublicKeyValidator, RefusesMismatchAndGarbage) {
   const auto key = test_key(1);
   const auto other = test_key(2);
   const PeerId id = PeerId::from_public_key(key.public_key());
-  const Bytes value = encode_public_key(key.public_key());
+  const Bytes value = key.public_key().protobuf();
   PublicKeyValidator validator;
 
-  auto mismatch = validator.validate(pk_key(id), encode_public_key(other.public_key()), kNow);
+  auto mismatch = validator.validate(pk_key(id), other.public_key().protobuf(), kNow);
   ASSERT_FALSE(mismatch);
   EXPECT_NE(mismatch.error().message.find("does not match"), std::string::npos);
 
@@ -160,8 +160,22 @@ TEST(PublicKeyValidator, RefusesMismatchAndGarbage) {
       validator.validate(pk_key(id), Bytes(value.begin(), value.end() - 1), kNow).has_value());
 }
 
-TEST(PublicKeyValidator, RefusesOtherKeyTypesForNow) {
-  // A PublicKey protobuf of type RSA (0) whose data we cannot check yet.
+TEST(PublicKeyValidator, AcceptsKeysOfEveryType) {
+  for (const KeyType type : {KeyType::kRsa, KeyType::kSecp256k1, KeyType::kEcdsa}) {
+    auto key = PrivateKey::generate(type);
+    ASSERT_TRUE(key) << key.error().message;
+    const Bytes& value = key->public_key().protobuf();
+    EXPECT_TRUE(PublicKeyValidator().validate(pk_key(key->peer_id()), value, kNow))
+        << key_type_name(type);
+    auto other = PrivateKey::generate(type);
+    ASSERT_TRUE(other);
+    EXPECT_FALSE(PublicKeyValidator().validate(pk_key(other->peer_id()), value, kNow))
+        << key_type_name(type);
+  }
+}
+
+TEST(PublicKeyValidator, RefusesAnRsaKeyThatIsNotDer) {
+  // A PublicKey protobuf of type RSA (0) whose data is not a key: its hash still makes an ID.
   Bytes rsa;
   pb::Writer writer(rsa);
   writer.varint_field(1, 0);
@@ -170,7 +184,7 @@ TEST(PublicKeyValidator, RefusesOtherKeyTypesForNow) {
   ASSERT_TRUE(id);
   auto result = PublicKeyValidator().validate(pk_key(*id), rsa, kNow);
   ASSERT_FALSE(result);
-  EXPECT_NE(result.error().message.find("RSA is not supported yet"), std::string::npos)
+  EXPECT_NE(result.error().message.find("invalid RSA public key"), std::string::npos)
       << result.error().message;
 }
 
@@ -189,7 +203,7 @@ TEST(NamespacedValidator, DispatchesAndRefusesUnknownNamespaces) {
   EXPECT_TRUE(registry.has("ipns"));
   const auto key = test_key(3);
   const PeerId id = PeerId::from_public_key(key.public_key());
-  EXPECT_TRUE(registry.validate(pk_key(id), encode_public_key(key.public_key()), kNow));
+  EXPECT_TRUE(registry.validate(pk_key(id), key.public_key().protobuf(), kNow));
   EXPECT_TRUE(registry.validate(ipns_key(id), make_record(key, 1, kNow + hours(1)), kNow));
 
   auto unknown = registry.validate(raw("/v/some-key"), raw("value"), kNow);
@@ -333,13 +347,13 @@ TEST(IpnsValidator, WrongSignatureAndWrongKey) {
   EXPECT_FALSE(validator.validate(ipns_key(other_id), record, kNow));
   // A record that embeds a key which is not the name's.
   Bytes embedded = record;
-  pb::Writer(embedded).bytes_field(7, encode_public_key(other.public_key()));
+  pb::Writer(embedded).bytes_field(7, other.public_key().protobuf());
   auto mismatch = validator.validate(ipns_key(id), embedded, kNow);
   ASSERT_FALSE(mismatch);
   EXPECT_NE(mismatch.error().message.find("does not match"), std::string::npos);
   // Embedding the right key is fine.
   Bytes right = record;
-  pb::Writer(right).bytes_field(7, encode_public_key(key.public_key()));
+  pb::Writer(right).bytes_field(7, key.public_key().protobuf());
   EXPECT_TRUE(validator.validate(ipns_key(id), right, kNow));
   // Data changed after signing.
   Bytes changed = record;
@@ -545,7 +559,7 @@ TEST(RecordStore, ExpiresAfterMaxAgeAndEol) {
   RecordStore store(registry);
   const auto key = test_key(10);
   const PeerId id = PeerId::from_public_key(key.public_key());
-  ASSERT_TRUE(store.put(pk_key(id), encode_public_key(key.public_key()), kNow));
+  ASSERT_TRUE(store.put(pk_key(id), key.public_key().protobuf(), kNow));
   EXPECT_TRUE(store.get(pk_key(id), kNow + kMaxRecordAge).has_value());
   EXPECT_FALSE(store.get(pk_key(id), kNow + kMaxRecordAge + seconds(1)).has_value());
   EXPECT_EQ(store.size(), 0u);
@@ -569,12 +583,12 @@ TEST(RecordStore, CountAndByteLimits) {
   RecordStoreLimits limits;
   limits.max_records = 3;
   RecordStore store(registry, limits);
-  std::vector<Ed25519PrivateKey> keys;
+  std::vector<PrivateKey> keys;
   for (std::uint8_t i = 0; i < 4; ++i)
     keys.push_back(test_key(static_cast<std::uint8_t>(20 + i)));
   const auto put_pk = [&](RecordStore& s, std::size_t i, TimePoint now) {
     const PeerId id = PeerId::from_public_key(keys[i].public_key());
-    return s.put(pk_key(id), encode_public_key(keys[i].public_key()), now);
+    return s.put(pk_key(id), keys[i].public_key().protobuf(), now);
   };
   for (std::size_t i = 0; i < 3; ++i)
     ASSERT_TRUE(put_pk(store, i, kNow));

@@ -292,7 +292,7 @@ TEST_F(DhtClientNetworkTest, PutValueStoresAtTheClosestPeersAndGetValueFindsIt) 
   Bytes key = text_bytes("/pk/");
   const Bytes& id = peers[publisher]->id().bytes();
   key.insert(key.end(), id.begin(), id.end());
-  const Bytes value = encode_public_key(peers[publisher]->host().identity().key.public_key());
+  const Bytes value = peers[publisher]->host().identity().key.public_key().protobuf();
 
   auto stored = run_coroutine(io, [&]() -> asio::awaitable<Expected<std::size_t>> {
     co_return co_await clients[publisher]->put_value(key, value,
@@ -311,7 +311,7 @@ TEST_F(DhtClientNetworkTest, PutValueStoresAtTheClosestPeersAndGetValueFindsIt) 
   EXPECT_EQ(**got, value);
 
   // A value the validator refuses is not sent.
-  const Bytes wrong = encode_public_key(peers[0]->host().identity().key.public_key());
+  const Bytes wrong = peers[0]->host().identity().key.public_key().protobuf();
   auto refused = run_coroutine(io, [&]() -> asio::awaitable<Expected<std::size_t>> {
     co_return co_await clients[publisher]->put_value(key, wrong,
                                                      std::chrono::steady_clock::now() + kWaitLimit);
@@ -349,7 +349,7 @@ TEST_F(DhtClientNetworkTest, GetValueWalksAndFindsARecordHeldOffTheClosestPeers)
     }
   }
   ASSERT_TRUE(publisher) << "no key with host 0 outside its 3 closest (odds about 1 in 10^4)";
-  const Bytes value = encode_public_key(peers[*publisher]->host().identity().key.public_key());
+  const Bytes value = peers[*publisher]->host().identity().key.public_key().protobuf();
   ASSERT_TRUE(servers[holder_index]->records().put(key, value, std::chrono::system_clock::now()));
 
   DhtClientConfig small;

@@ -367,7 +367,7 @@ TEST_F(DhtProvidersTest, PublicKeysComeFromTheIdFromIdentifyOrFromPkRecords) {
   // Inlined in the ID: no network needed.
   auto inlined = get_key(records_holder.id());
   ASSERT_TRUE(inlined) << inlined.error().message;
-  EXPECT_EQ(*inlined, encode_public_key(records_holder.host().identity().key.public_key()));
+  EXPECT_EQ(*inlined, records_holder.host().identity().key.public_key().protobuf());
   // Not known, no DHT peers to ask.
   EXPECT_FALSE(get_key(*hashed_peer));
 

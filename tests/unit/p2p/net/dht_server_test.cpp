@@ -242,7 +242,7 @@ TEST_F(DhtServerTest, PutThenGetOfAValidPublicKeyRecord) {
   auto stream = open_kad(b, a.id());
   ASSERT_NE(stream, nullptr);
   const Bytes key = pk_key(b.id());
-  const Bytes value = encode_public_key(b.host().identity().key.public_key());
+  const Bytes value = b.host().identity().key.public_key().protobuf();
 
   auto put = exchange(*stream, put_value(key, value));
   ASSERT_TRUE(put) << put.error().message;
@@ -274,7 +274,7 @@ TEST_F(DhtServerTest, AnInvalidRecordResetsTheStreamAndTheServerGoesOn) {
   auto stream = open_kad(b, a.id());
   ASSERT_NE(stream, nullptr);
   // B's key name with A's public key: not the key of that peer ID.
-  const Bytes wrong_value = encode_public_key(a.host().identity().key.public_key());
+  const Bytes wrong_value = a.host().identity().key.public_key().protobuf();
   ASSERT_TRUE(send(*stream, put_value(pk_key(b.id()), wrong_value)));
   EXPECT_TRUE(closed_by_server(*stream));
   EXPECT_EQ(server.records().size(), 0u);
@@ -285,8 +285,7 @@ TEST_F(DhtServerTest, AMessageKeyThatDiffersFromTheRecordKeyIsRefused) {
   connect_and_identify(b, a);
   auto stream = open_kad(b, a.id());
   ASSERT_NE(stream, nullptr);
-  kad::Message request =
-      put_value(pk_key(b.id()), encode_public_key(b.host().identity().key.public_key()));
+  kad::Message request = put_value(pk_key(b.id()), b.host().identity().key.public_key().protobuf());
   request.key = pk_key(a.id());
   ASSERT_TRUE(send(*stream, request));
   EXPECT_TRUE(closed_by_server(*stream));

@@ -143,6 +143,33 @@ TEST_F(HostTest, IdentifyRunsAutomaticallyOnBothSides) {
   EXPECT_TRUE(lists(bob.identified_peers, alice.id()));
 }
 
+TEST_F(HostTest, PeersWithRsaSecp256k1AndEcdsaKeysConnectIdentifyAndPing) {
+  TestPeer rsa(io, "test-agent/rsa", KeyType::kRsa);
+  TestPeer secp256k1(io, "test-agent/secp256k1", KeyType::kSecp256k1);
+  TestPeer ecdsa(io, "test-agent/ecdsa", KeyType::kEcdsa);
+  EXPECT_TRUE(rsa.id().to_base58().starts_with("Qm"));
+  EXPECT_TRUE(secp256k1.id().to_base58().starts_with("16Uiu2"));
+  EXPECT_TRUE(ecdsa.id().to_base58().starts_with("Qm"));
+
+  connect_and_identify(rsa, secp256k1);
+  connect_and_identify(alice, rsa);
+  connect_and_identify(ecdsa, rsa);
+  const PeerInfo* rsa_seen_by_secp256k1 = secp256k1.host().peer_info(rsa.id());
+  ASSERT_NE(rsa_seen_by_secp256k1, nullptr);
+  EXPECT_EQ(rsa_seen_by_secp256k1->agent_version, "test-agent/rsa");
+  const PeerInfo* secp256k1_seen_by_rsa = rsa.host().peer_info(secp256k1.id());
+  ASSERT_NE(secp256k1_seen_by_rsa, nullptr);
+  EXPECT_EQ(secp256k1_seen_by_rsa->agent_version, "test-agent/secp256k1");
+  const PeerInfo* rsa_seen_by_alice = alice.host().peer_info(rsa.id());
+  ASSERT_NE(rsa_seen_by_alice, nullptr);
+  EXPECT_EQ(rsa_seen_by_alice->agent_version, "test-agent/rsa");
+  const PeerInfo* ecdsa_seen_by_rsa = rsa.host().peer_info(ecdsa.id());
+  ASSERT_NE(ecdsa_seen_by_rsa, nullptr);
+  EXPECT_EQ(ecdsa_seen_by_rsa->agent_version, "test-agent/ecdsa");
+  auto rtt = ping(secp256k1, rsa.id());
+  EXPECT_TRUE(rtt) << rtt.error().message;
+}
+
 TEST_F(HostTest, EchoesFourMebibytesOnACustomProtocol) {
   connect_and_identify(alice, bob);
   auto stream = open_stream(alice, bob.id(), {std::string(kEchoProtocol)});

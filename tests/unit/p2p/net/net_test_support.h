@@ -31,11 +31,12 @@ inline constexpr std::string_view kEchoProtocol = "/test/echo/1.0.0";
 inline constexpr std::string_view kHoldProtocol = "/test/hold/1.0.0";
 inline constexpr std::string_view kHalfCloseProtocol = "/test/half-close/1.0.0";
 
-inline LocalIdentity make_identity() {
-  auto key = Ed25519PrivateKey::generate();
+// Ed25519 unless asked otherwise.
+inline LocalIdentity make_identity(KeyType type = KeyType::kEd25519) {
+  auto key = PrivateKey::generate(type);
   auto noise_static = noise::X25519KeyPair::generate();
   EXPECT_TRUE(key && noise_static);
-  PeerId peer_id = PeerId::from_public_key(key->public_key());
+  PeerId peer_id = key->peer_id();
   return LocalIdentity{std::move(*key), std::move(peer_id), std::move(*noise_static)};
 }
 
@@ -178,8 +179,10 @@ class TestPeer {
     Expected<Bytes> received;
   };
 
-  TestPeer(asio::io_context& io, std::string agent_version,
-           LocalIdentity identity = make_identity()) {
+  TestPeer(asio::io_context& io, std::string agent_version, KeyType key_type = KeyType::kEd25519)
+      : TestPeer(io, std::move(agent_version), make_identity(key_type)) {}
+
+  TestPeer(asio::io_context& io, std::string agent_version, LocalIdentity identity) {
     HostConfig config;
     config.agent_version = std::move(agent_version);
     host_ = std::make_unique<Host>(io, std::move(identity), config);

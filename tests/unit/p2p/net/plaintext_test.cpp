@@ -22,7 +22,7 @@ LocalIdentity identity_offering(Strings security) {
 TEST(PlaintextExchangeTest, RoundTripsAndChecksTheIdAgainstTheKey) {
   LocalIdentity alice = make_identity();
   LocalIdentity bob = make_identity();
-  Bytes alice_key = encode_public_key(alice.key.public_key());
+  Bytes alice_key = alice.key.public_key().protobuf();
 
   auto decoded = decode_plaintext_exchange(encode_plaintext_exchange(alice.peer_id, alice_key));
   ASSERT_TRUE(decoded) << decoded.error().message;

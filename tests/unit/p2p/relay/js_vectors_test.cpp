@@ -47,10 +47,10 @@ constexpr std::string_view kJsStopConnect =
     "080012280a260024080112208139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3941a08"
     "08c0a90710808008";
 
-Ed25519PrivateKey key_from_byte(std::uint8_t fill) {
+PrivateKey key_from_byte(std::uint8_t fill) {
   auto key = Ed25519PrivateKey::from_seed(Bytes(kEd25519SeedSize, fill));
   EXPECT_TRUE(key.has_value());
-  return *key;
+  return PrivateKey::from_ed25519(*key);
 }
 
 PeerId parse_id(std::string_view text) {

@@ -9,7 +9,7 @@
 #include <initializer_list>
 #include <string>
 
-#include "p2p/crypto/keys.h"
+#include "p2p/crypto/key.h"
 #include "p2p/identify/peer_record.h"
 #include "p2p/relay/envelope.h"
 
@@ -18,13 +18,13 @@ namespace {
 
 using test::from_hex;
 
-Ed25519PrivateKey key_from_byte(std::uint8_t fill) {
+PrivateKey key_from_byte(std::uint8_t fill) {
   auto key = Ed25519PrivateKey::from_seed(Bytes(kEd25519SeedSize, fill));
   EXPECT_TRUE(key.has_value());
-  return *key;
+  return PrivateKey::from_ed25519(*key);
 }
 
-PeerId id_of(const Ed25519PrivateKey& key) {
+PeerId id_of(const PrivateKey& key) {
   return PeerId::from_public_key(key.public_key());
 }
 
@@ -40,9 +40,9 @@ constexpr std::uint64_t kNow = kExpiration - 3600;
 
 class RelayVoucherTest : public ::testing::Test {
  protected:
-  Ed25519PrivateKey relay_key = key_from_byte(1);
-  Ed25519PrivateKey peer_key = key_from_byte(2);
-  Ed25519PrivateKey other_key = key_from_byte(3);
+  PrivateKey relay_key = key_from_byte(1);
+  PrivateKey peer_key = key_from_byte(2);
+  PrivateKey other_key = key_from_byte(3);
   PeerId relay = id_of(relay_key);
   PeerId peer = id_of(peer_key);
   PeerId other = id_of(other_key);
@@ -59,6 +59,20 @@ class RelayVoucherTest : public ::testing::Test {
     return opened ? std::string("(no error)") : opened.error().message;
   }
 };
+
+TEST(RelayVoucher, RelaysWithKeysOfOtherTypesSealVouchers) {
+  for (const KeyType type : {KeyType::kRsa, KeyType::kSecp256k1, KeyType::kEcdsa}) {
+    auto relay_key = PrivateKey::generate(type);
+    ASSERT_TRUE(relay_key) << relay_key.error().message;
+    const PeerId peer = id_of(key_from_byte(2));
+    const ReservationVoucher voucher{relay_key->peer_id(), peer, kExpiration};
+    auto sealed = seal_voucher(*relay_key, voucher);
+    ASSERT_TRUE(sealed) << sealed.error().message;
+    auto opened = open_voucher(*sealed, relay_key->peer_id(), peer, kNow);
+    ASSERT_TRUE(opened) << opened.error().message;
+    EXPECT_EQ(*opened, voucher);
+  }
+}
 
 TEST_F(RelayVoucherTest, PayloadByteExact) {
   // ReservationVoucher { relay = 1: 0a 26 <id>; peer = 2: 12 26 <id>; expiration = 3: 18 <varint> }
@@ -77,8 +91,8 @@ TEST_F(RelayVoucherTest, EnvelopeLayoutAndSignatureInput) {
   ASSERT_EQ(payload.size(), 86u);  // 40 + 40 + 6
   // Envelope { public_key = 1: 0a 24 (08 01 12 20 <32 key bytes>); payload_type = 2: 12 02 03 02;
   // payload = 3: 1a 56 <payload>; signature = 5: 2a 40 <64 bytes> }.
-  const Bytes public_key(relay_key.public_key().bytes().begin(),
-                         relay_key.public_key().bytes().end());
+  const Bytes public_key(relay_key.public_key().protobuf().begin() + 4,
+                         relay_key.public_key().protobuf().end());
   const Bytes head = cat({from_hex("0a24"
                                    "08011220"),
                           public_key,

@@ -12,7 +12,7 @@
 
 #include "p2p/crypto/ed25519.h"
 #include "p2p/crypto/keys.h"
-#include "p2p/tls/ed25519_host_key.h"
+#include "p2p/tls/host_key.h"
 
 namespace an::p2p::tls {
 namespace {
@@ -25,8 +25,8 @@ bool contains(const std::string& text, std::string_view part) {
 
 class CertificateTest : public ::testing::Test {
  protected:
-  Ed25519PrivateKey generate_key() {
-    auto generated = Ed25519PrivateKey::generate();
+  PrivateKey generate_key(KeyType type = KeyType::kEd25519) {
+    auto generated = PrivateKey::generate(type);
     EXPECT_TRUE(generated);
     return std::move(*generated);
   }
@@ -40,17 +40,26 @@ class CertificateTest : public ::testing::Test {
 
   Expected<PeerId> verify(const std::vector<Bytes>& chain) {
     std::vector<ByteView> views(chain.begin(), chain.end());
-    return verify_certificate_chain_der(views, verify_ed25519_signed_key);
+    return verify_certificate_chain_der(views, verify_signed_key);
   }
 
-  Ed25519PrivateKey key = generate_key();
-  TlsHostKey host_key = ed25519_host_key(key);
+  PrivateKey key = generate_key();
+  TlsHostKey host_key = libp2p_host_key(key);
 };
 
 TEST_F(CertificateTest, GeneratedCertificateVerifiesAndNamesTheHostPeer) {
   auto peer = verify({der_of(host_key)});
   ASSERT_TRUE(peer) << peer.error().message;
-  EXPECT_EQ(*peer, PeerId::from_public_key(key.public_key()));
+  EXPECT_EQ(*peer, key.peer_id());
+}
+
+TEST_F(CertificateTest, HostKeysOfEveryTypeSignTheExtension) {
+  for (KeyType type : {KeyType::kRsa, KeyType::kSecp256k1, KeyType::kEcdsa}) {
+    PrivateKey typed = generate_key(type);
+    auto peer = verify({der_of(libp2p_host_key(typed))});
+    ASSERT_TRUE(peer) << key_type_name(type) << ": " << peer.error().message;
+    EXPECT_EQ(*peer, typed.peer_id()) << key_type_name(type);
+  }
 }
 
 TEST_F(CertificateTest, GeneratedCertificateHasAFreshP256KeyAndGoLikeValidity) {
@@ -108,7 +117,7 @@ TEST_F(CertificateTest, ACertificateMadeByJsLibp2pVerifies) {
 }
 
 TEST_F(CertificateTest, SignedKeyRoundTripsAndRefusesMalformedEncodings) {
-  Bytes public_key = encode_public_key(key.public_key());
+  Bytes public_key = key.public_key().protobuf();
   Bytes signature(64, 0x5a);
   Bytes encoded = encode_signed_key(public_key, signature);
   auto decoded = decode_signed_key(encoded);
@@ -135,10 +144,10 @@ TEST_F(CertificateTest, SignedKeyRoundTripsAndRefusesMalformedEncodings) {
 }
 
 TEST_F(CertificateTest, SignedKeySignedByAnotherKeyIsRefused) {
-  Ed25519PrivateKey other = generate_key();
+  PrivateKey other = generate_key();
   TlsHostKey forged;
-  forged.public_key_protobuf = encode_public_key(key.public_key());
-  forged.sign = ed25519_host_key(other).sign;
+  forged.public_key_protobuf = key.public_key().protobuf();
+  forged.sign = libp2p_host_key(other).sign;
   auto peer = verify({der_of(forged)});
   ASSERT_FALSE(peer);
   EXPECT_TRUE(contains(peer.error().message, "signature")) << peer.error().message;
@@ -239,15 +248,15 @@ TEST_F(CertificateTest, GarbageDerIsRefused) {
   EXPECT_TRUE(contains(with_trailing.error().message, "trailing")) << with_trailing.error().message;
 }
 
-TEST_F(CertificateTest, KeyTypeTheVerifierDoesNotKnowIsRefused) {
+TEST_F(CertificateTest, SecpKeyThatIsNoCurvePointIsRefused) {
   TlsHostKey secp;
-  // A PublicKey protobuf of type Secp256k1 (2) with a 33-byte compressed point.
+  // A PublicKey protobuf of type Secp256k1 (2) with 33 bytes that are no compressed point.
   secp.public_key_protobuf = {0x08, 0x02, 0x12, 0x21, 0x02};
   secp.public_key_protobuf.resize(secp.public_key_protobuf.size() + 32, 0x42);
   secp.sign = [](ByteView) -> Expected<Bytes> { return Bytes(64, 1); };
   auto peer = verify({der_of(secp)});
   ASSERT_FALSE(peer);
-  EXPECT_TRUE(contains(peer.error().message, "not supported")) << peer.error().message;
+  EXPECT_TRUE(contains(peer.error().message, "Secp256k1")) << peer.error().message;
 }
 
 }  // namespace

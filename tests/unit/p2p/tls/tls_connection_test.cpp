@@ -17,7 +17,7 @@
 #include "p2p/multistream/multistream.h"
 #include "p2p/net/negotiate.h"
 #include "p2p/noise/noise.h"
-#include "p2p/tls/ed25519_host_key.h"
+#include "p2p/tls/host_key.h"
 #include "p2p/yamux/session.h"
 
 namespace an::p2p::net::test {
@@ -27,7 +27,7 @@ using Secured = Expected<TlsSecured>;
 
 struct TlsPeer {
   LocalIdentity identity = make_identity();
-  tls::TlsHostKey host_key = tls::ed25519_host_key(identity.key);
+  tls::TlsHostKey host_key = tls::libp2p_host_key(identity.key);
 };
 
 class TlsConnectionTest : public ::testing::Test {
@@ -41,9 +41,9 @@ class TlsConnectionTest : public ::testing::Test {
     auto result = run_coroutine(io, [&]() -> asio::awaitable<std::tuple<Secured, Secured>> {
       using namespace asio::experimental::awaitable_operators;
       auto outbound = secure_tls(std::move(client_transport), true, client.host_key,
-                                 tls::verify_ed25519_signed_key, expected_server, client_muxers);
+                                 tls::verify_signed_key, expected_server, client_muxers);
       auto inbound = secure_tls(std::move(server_transport), false, server.host_key,
-                                tls::verify_ed25519_signed_key, std::nullopt, server_muxers);
+                                tls::verify_signed_key, std::nullopt, server_muxers);
       co_return co_await (std::move(outbound) && std::move(inbound));
     });
     if (!result) return {fail("handshake did not finish"), fail("handshake did not finish")};
@@ -66,8 +66,7 @@ class TlsConnectionTest : public ::testing::Test {
     auto result = run_coroutine(io, [&]() -> asio::awaitable<Secured> {
       std::vector<std::string> no_muxers;
       co_return co_await secure_tls(std::move(transport), is_client, client.host_key,
-                                    tls::verify_ed25519_signed_key, std::nullopt,
-                                    std::move(no_muxers));
+                                    tls::verify_signed_key, std::nullopt, std::move(no_muxers));
     });
     if (!result) return fail("handshake did not finish");
     return std::move(*result);
@@ -270,9 +269,8 @@ TEST_F(TlsConnectionTest, ASilentPeerIsCutOffByTheCallersTimeout) {
     }
     auto result = run_coroutine(io, [&]() -> asio::awaitable<Secured> {
       std::vector<std::string> no_muxers;
-      auto handshake =
-          secure_tls(std::move(transport), true, client.host_key, tls::verify_ed25519_signed_key,
-                     std::nullopt, std::move(no_muxers));
+      auto handshake = secure_tls(std::move(transport), true, client.host_key,
+                                  tls::verify_signed_key, std::nullopt, std::move(no_muxers));
       co_return co_await with_timeout(std::move(handshake), std::chrono::milliseconds(100),
                                       "tls handshake");
     });
