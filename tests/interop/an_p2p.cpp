@@ -5,6 +5,8 @@
 //   an-p2p listen [--listen MULTIADDR] [--key FILE]
 //   an-p2p dial MULTIADDR/p2p/ID [--identify] [--ping N] [--echo BYTES]
 //                [--streams N --stream-bytes B] [--timeout SEC] [--key FILE]
+// Both modes take --muxers LIST: comma-separated muxer protocol IDs in our order of preference
+// (default /yamux/1.0.0), e.g. --muxers /mplex/6.7.0 or --muxers /yamux/1.0.0,/mplex/6.7.0.
 //
 // Benchmark actions (bench/p2p_bench.py), each adding one field to the dial output:
 //   --send BYTES         one stream on /bench/sink/1.0.0: write BYTES, close, wait for the
@@ -71,6 +73,7 @@ struct Options {
   int concurrency = 32;
   int hold = 0;
   std::vector<std::string> security{"/noise"};
+  std::vector<std::string> muxers;
 };
 
 std::vector<std::string> split_list(const std::string& text) {
@@ -146,6 +149,8 @@ Options parse(int argc, char** argv) {
         options.hold = std::stoi(value);
       else if (name == "security")
         options.security = split_list(value);
+      else if (name == "muxers")
+        options.muxers = split_list(value);
       else
         die("unknown option --" + name);
     } catch (const std::exception&) {
@@ -157,7 +162,8 @@ Options parse(int argc, char** argv) {
 }
 
 net::LocalIdentity make_identity(const std::string& key_file,
-                                 const std::vector<std::string>& security) {
+                                 const std::vector<std::string>& security,
+                                 const std::vector<std::string>& muxers) {
   PrivateKey key = [&] {
     if (key_file.empty()) {
       auto generated = PrivateKey::generate(KeyType::kEd25519);
@@ -173,6 +179,7 @@ net::LocalIdentity make_identity(const std::string& key_file,
   PeerId peer = key.peer_id();
   net::LocalIdentity identity{std::move(key), std::move(peer), std::move(*noise_static)};
   identity.security_protocols = security;
+  if (!muxers.empty()) identity.muxers = muxers;
   if (auto valid = net::validate_upgrade_protocols(identity); !valid) die(valid.error().message);
   return identity;
 }
@@ -449,7 +456,7 @@ asio::awaitable<void> run_dial(asio::io_context& io, Host& host, Options options
       // whichever connection to that peer it finds first, not necessarily the new one.
       std::vector<net::LocalIdentity> identities;
       for (int i = 0; i < options.connections; ++i)
-        identities.push_back(make_identity("", options.security));
+        identities.push_back(make_identity("", options.security, options.muxers));
       auto start = Clock::now();
       auto [failed, first_error] = co_await run_bounded(
           options.connections, options.concurrency,
@@ -470,7 +477,8 @@ asio::awaitable<void> run_dial(asio::io_context& io, Host& host, Options options
       net::HostConfig config;
       config.agent_version = std::string("agentnetwork/") + kVersion;
       for (int i = 0; i < options.hold; ++i)
-        hosts.push_back(std::make_unique<Host>(io, make_identity("", options.security), config));
+        hosts.push_back(std::make_unique<Host>(
+            io, make_identity("", options.security, options.muxers), config));
       auto start = Clock::now();
       auto [failed, first_error] = co_await run_bounded(
           options.hold, options.concurrency, [&](int index) -> asio::awaitable<Expected<void>> {
@@ -611,7 +619,7 @@ int main(int argc, char** argv) {
   asio::io_context io(1);
   net::HostConfig config;
   config.agent_version = std::string("agentnetwork/") + kVersion;
-  Host host(io, make_identity(options.key, options.security), config);
+  Host host(io, make_identity(options.key, options.security, options.muxers), config);
   host.set_handler(std::string(kEchoProtocol),
                    [](std::shared_ptr<Stream> stream) { return serve_echo(std::move(stream)); });
   host.set_handler(std::string(kSinkProtocol),

@@ -7,8 +7,8 @@ namespace {
 // without bound (flow-control windows bound each stream; this bounds their sum).
 constexpr std::size_t kMaxQueuedOutput = 4 * 1024 * 1024;
 
-yamux::Clock::time_point now() {
-  return yamux::Clock::now();
+MuxerClock::time_point now() {
+  return MuxerClock::now();
 }
 
 }  // namespace
@@ -26,8 +26,9 @@ Stream::~Stream() {
   // A stream dropped before we finished writing is reset, so the peer does not wait forever.
   // One we closed for writing stays half-closed: what the peer still sends is discarded.
   if (!reset_ && !write_closed_ && connection_->is_open()) {
-    connection_->session_.reset(id_);
+    connection_->session_->reset(id_);
     connection_->wake_writer();
+    connection_->maybe_resume_reading();
   }
   connection_->forget_stream(id_);
 }
@@ -84,8 +85,9 @@ asio::awaitable<Expected<std::size_t>> Stream::read_from_connection(
       inbox_start_ = 0;
     }
     if (connection_->is_open()) {
-      (void)connection_->session_.consumed(id_, count, now());
-      if (connection_->session_.has_output()) connection_->wake_writer();
+      (void)connection_->session_->consumed(id_, count, now());
+      if (connection_->session_->has_output()) connection_->wake_writer();
+      connection_->maybe_resume_reading();
     }
     co_return count;
   }
@@ -98,10 +100,10 @@ asio::awaitable<Expected<void>> Stream::write_all(ByteView bytes) {
   while (!bytes.empty()) {
     if (reset_ || !connection_->is_open()) co_return fail("stream reset");
     if (write_closed_) co_return fail("stream closed for writing");
-    while (connection_->session_.output_size() > kMaxQueuedOutput && connection_->is_open()) {
+    while (connection_->session_->output_size() > kMaxQueuedOutput && connection_->is_open()) {
       co_await connection_->output_drained_.wait();
     }
-    auto accepted = connection_->session_.write(id_, bytes);
+    auto accepted = connection_->session_->write(id_, bytes);
     if (!accepted) co_return tl::unexpected(accepted.error());
     if (*accepted == 0) {
       co_await writable_.wait();
@@ -115,7 +117,7 @@ asio::awaitable<Expected<void>> Stream::write_all(ByteView bytes) {
 
 Expected<void> Stream::queue_write(ByteView bytes) {
   if (reset_ || write_closed_ || !connection_->is_open()) return fail("stream closed");
-  auto accepted = connection_->session_.write(id_, bytes);
+  auto accepted = connection_->session_->write(id_, bytes);
   if (!accepted) return tl::unexpected(accepted.error());
   if (*accepted != bytes.size()) return fail("stream window too small for a queued write");
   connection_->wake_writer();
@@ -126,8 +128,9 @@ asio::awaitable<Expected<void>> Stream::close_write() {
   if (write_closed_) co_return Expected<void>{};
   if (reset_ || !connection_->is_open()) co_return fail("stream reset");
   write_closed_ = true;
-  auto closed = connection_->session_.close_write(id_);
+  auto closed = connection_->session_->close_write(id_);
   connection_->wake_writer();
+  connection_->maybe_resume_reading();  // closing both ways forgets the stream's unread data
   co_return closed;
 }
 
@@ -135,8 +138,9 @@ void Stream::abort() {
   if (reset_) return;
   reset_ = true;
   if (connection_->is_open()) {
-    connection_->session_.reset(id_);
+    connection_->session_->reset(id_);
     connection_->wake_writer();
+    connection_->maybe_resume_reading();
   }
   readable_.notify();
   writable_.notify();
@@ -147,16 +151,15 @@ void Stream::abort() {
 Expected<std::shared_ptr<Connection>> make_connection(UpgradedConnection upgraded,
                                                       Direction direction, Multiaddr remote_address,
                                                       Multiaddr local_address, bool relayed) {
-  yamux::Config config;
-  config.is_initiator = direction == Direction::kOutbound;
-  auto session = yamux::Session::create(config);
+  auto session = make_muxer_session(upgraded.muxer, direction == Direction::kOutbound);
   if (!session) return tl::unexpected(session.error());
   return std::make_shared<Connection>(std::move(upgraded), std::move(*session), direction,
                                       std::move(remote_address), std::move(local_address), relayed);
 }
 
-Connection::Connection(UpgradedConnection upgraded, yamux::Session session, Direction direction,
-                       Multiaddr remote_address, Multiaddr local_address, bool relayed)
+Connection::Connection(UpgradedConnection upgraded, std::unique_ptr<MuxerSession> session,
+                       Direction direction, Multiaddr remote_address, Multiaddr local_address,
+                       bool relayed)
     : secure_(std::move(upgraded.secure)),
       session_(std::move(session)),
       direction_(direction),
@@ -167,6 +170,7 @@ Connection::Connection(UpgradedConnection upgraded, yamux::Session session, Dire
       output_ready_(secure_->executor()),
       output_drained_(secure_->executor()),
       peer_ready_signal_(secure_->executor()),
+      read_resume_(secure_->executor()),
       buffer_release_timer_(secure_->executor()) {}
 
 asio::awaitable<bool> Connection::wait_peer_ready(std::chrono::steady_clock::time_point deadline) {
@@ -195,7 +199,7 @@ Expected<void> Connection::start(InboundStreamHandler on_inbound, ClosedHandler 
 
 Expected<std::shared_ptr<Stream>> Connection::open_stream() {
   if (closed_ || closing_) return tl::unexpected(Error{"connection is closing", {}});
-  auto id = session_.open_stream();
+  auto id = session_->open_stream();
   if (!id) return tl::unexpected(id.error());
   auto stream = std::make_shared<Stream>(shared_from_this(), *id, Direction::kOutbound);
   streams_[*id] = stream;
@@ -207,7 +211,7 @@ void Connection::close(const std::string& reason) {
   if (closed_ || closing_) return;
   closing_ = true;
   close_reason_ = reason;
-  session_.go_away(yamux::GoAwayCode::kNormal);
+  session_->go_away(GoAwayReason::kNormal);
   wake_writer();
 }
 
@@ -228,6 +232,7 @@ void Connection::fail(const std::string& reason) {
   output_ready_.notify();
   output_drained_.notify();
   peer_ready_signal_.notify();
+  read_resume_.notify();
   buffer_release_timer_.cancel();
   if (on_closed_) {
     auto handler = std::move(on_closed_);
@@ -237,9 +242,9 @@ void Connection::fail(const std::string& reason) {
 }
 
 void Connection::dispatch_events() {
-  yamux::Event event;
-  while (session_.poll_event(event)) {
-    if (!peer_ready_ && event.stream_id != yamux::kSessionStreamId) {
+  MuxerEvent event;
+  while (session_->poll_event(event)) {
+    if (!peer_ready_ && event.concerns_stream()) {
       peer_ready_ = true;
       peer_ready_signal_.notify();
     }
@@ -247,9 +252,9 @@ void Connection::dispatch_events() {
     std::shared_ptr<Stream> stream;
     if (found != streams_.end()) stream = found->second.lock();
     switch (event.kind) {
-      case yamux::Event::Kind::kInboundStream: {
-        if (!on_inbound_ || closing_ || !session_.accept(event.stream_id)) {
-          session_.reset(event.stream_id);
+      case MuxerEvent::Kind::kInboundStream: {
+        if (!on_inbound_ || closing_ || !session_->accept(event.stream_id)) {
+          session_->reset(event.stream_id);
           break;
         }
         auto inbound =
@@ -258,9 +263,9 @@ void Connection::dispatch_events() {
         on_inbound_(std::move(inbound));
         break;
       }
-      case yamux::Event::Kind::kData:
+      case MuxerEvent::Kind::kData:
         if (!stream) {
-          (void)session_.consumed(event.stream_id, event.data.size(), now());
+          (void)session_->consumed(event.stream_id, event.data.size(), now());
           break;
         }
         if (stream->inbox_.empty()) {
@@ -271,32 +276,50 @@ void Connection::dispatch_events() {
         }
         stream->readable_.notify();
         break;
-      case yamux::Event::Kind::kRemoteClosed:
+      case MuxerEvent::Kind::kRemoteClosed:
         if (stream) {
           stream->remote_closed_ = true;
           stream->readable_.notify();
         }
         break;
-      case yamux::Event::Kind::kReset:
+      case MuxerEvent::Kind::kReset:
         if (stream) {
           stream->reset_ = true;
           stream->readable_.notify();
           stream->writable_.notify();
         }
         break;
-      case yamux::Event::Kind::kWritable:
+      case MuxerEvent::Kind::kWritable:
         if (stream) stream->writable_.notify();
         break;
-      case yamux::Event::Kind::kPingReply:
-      case yamux::Event::Kind::kGoAway:
+      case MuxerEvent::Kind::kPingReply:
+      case MuxerEvent::Kind::kGoAway:
         break;
     }
   }
 }
 
+asio::awaitable<void> Connection::wait_while_reading_paused() {
+  const auto deadline = std::chrono::steady_clock::now() + kStalledStreamTimeout;
+  read_paused_ = true;
+  while (session_->reading_paused() && !closed_) {
+    bool woken = co_await read_resume_.wait_until(deadline);
+    if (!woken) break;
+  }
+  read_paused_ = false;
+  if (closed_ || !session_->reading_paused()) co_return;
+  session_->reset_stalled_streams();
+  dispatch_events();
+  wake_writer();
+}
+
 asio::awaitable<void> Connection::read_loop() {
   auto self = shared_from_this();
   while (!closed_) {
+    if (session_->reading_paused()) {
+      co_await wait_while_reading_paused();
+      if (closed_) break;
+    }
     auto view = co_await secure_->read_view();
     if (closed_) break;
     if (!view) {
@@ -308,28 +331,28 @@ asio::awaitable<void> Connection::read_loop() {
       break;
     }
     note_activity();
-    auto received = session_.receive(*view, now());
+    auto received = session_->receive(*view, now());
     dispatch_events();
     if (!received) {
-      session_.go_away(yamux::GoAwayCode::kProtocolError);
-      close_reason_ = "yamux: " + received.error().message;
+      session_->go_away(GoAwayReason::kProtocolError);
+      close_reason_ = received.error().message;
       closing_ = true;
       wake_writer();
       break;
     }
-    if (session_.has_output()) wake_writer();
+    if (session_->has_output()) wake_writer();
   }
 }
 
 asio::awaitable<void> Connection::write_loop() {
   auto self = shared_from_this();
   for (;;) {
-    while (!session_.has_output() && !closed_ && !closing_)
+    while (!session_->has_output() && !closed_ && !closing_)
       co_await output_ready_.wait();
     if (closed_) break;
-    if (session_.has_output()) {
+    if (session_->has_output()) {
       write_buffer_.clear();
-      session_.take_output(write_buffer_);
+      session_->take_output(write_buffer_);
       writing_ = true;
       auto written = co_await secure_->write_all(write_buffer_);
       writing_ = false;
@@ -363,7 +386,7 @@ void Connection::arm_buffer_release() {
   buffer_release_timer_.async_wait([weak = weak_from_this()](const std::error_code& ec) {
     auto self = weak.lock();
     if (ec || !self || self->closed_) return;
-    if (self->activity_ != self->seen_activity_ || self->writing_ || self->session_.has_output()) {
+    if (self->activity_ != self->seen_activity_ || self->writing_ || self->session_->has_output()) {
       self->arm_buffer_release();
       return;
     }

@@ -1,6 +1,6 @@
-// A secured, multiplexed libp2p connection (yamux over Noise) and its streams. The connection
-// owns its reader and writer coroutines; streams are shared by the connection and their user.
-// Everything runs on the network thread (one io_context thread), so nothing here locks.
+// A secured, multiplexed libp2p connection (yamux or mplex over Noise) and its streams. The
+// connection owns its reader and writer coroutines; streams are shared by the connection and their
+// user. Everything runs on the network thread (one io_context thread), so nothing here locks.
 #pragma once
 
 #include <functional>
@@ -12,14 +12,18 @@
 #include "p2p/multistream/multistream.h"
 #include "p2p/net/async.h"
 #include "p2p/net/byte_stream.h"
+#include "p2p/net/muxer.h"
 #include "p2p/net/secure_connection.h"
 #include "p2p/net/upgrade.h"
-#include "p2p/yamux/session.h"
 
 namespace an::p2p::net {
 
 // How long a connection must be quiet before it frees its read and write buffers.
 inline constexpr std::chrono::seconds kIdleBufferRelease{1};
+// A muxer without flow control (mplex) pauses reading while a stream's unread data nears its
+// cap, so that TCP slows the peer; a reader that does not catch up within this time gets its
+// stream reset and reading goes on.
+inline constexpr std::chrono::seconds kStalledStreamTimeout{5};
 
 class Connection;
 
@@ -31,7 +35,7 @@ class Stream final : public ByteStream, public std::enable_shared_from_this<Stre
 
   asio::awaitable<Expected<void>> write_all(ByteView bytes) override;
   asio::awaitable<Expected<void>> close_write() override;
-  void abort() override;  // yamux RST
+  void abort() override;  // the muxer's reset
 
   std::uint32_t id() const { return id_; }
   Direction direction() const { return direction_; }
@@ -78,24 +82,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
   using InboundStreamHandler = std::function<void(std::shared_ptr<Stream>)>;
   using ClosedHandler = std::function<void(Connection&, const std::string& reason)>;
 
-  Connection(UpgradedConnection upgraded, yamux::Session session, Direction direction,
-             Multiaddr remote_address, Multiaddr local_address, bool relayed = false);
+  Connection(UpgradedConnection upgraded, std::unique_ptr<MuxerSession> session,
+             Direction direction, Multiaddr remote_address, Multiaddr local_address,
+             bool relayed = false);
   ~Connection();
 
   // Starts the reader and writer. Call once, right after construction.
   Expected<void> start(InboundStreamHandler on_inbound, ClosedHandler on_closed);
 
-  // Opens a stream (the SYN goes out with its first frame). Fails once the connection is
-  // closing or the peer sent GoAway.
+  // Opens a stream (announced to the peer at once). Fails once the connection is closing or
+  // the peer sent GoAway.
   Expected<std::shared_ptr<Stream>> open_stream();
 
-  // Graceful close: GoAway, flush, then close the socket. Idempotent.
+  // Graceful close: GoAway (where the muxer has one), flush, then close the socket. Idempotent.
   void close(const std::string& reason);
 
   bool is_open() const { return !closed_; }
   // Open and not winding down: no GoAway sent or received, so new streams can be opened.
   bool accepts_new_streams() const {
-    return !closed_ && !closing_ && !session_.local_went_away() && !session_.remote_went_away();
+    return !closed_ && !closing_ && !session_->local_went_away() && !session_->remote_went_away();
   }
   Direction direction() const { return direction_; }
   // Runs over a stream of a connection to a circuit relay (remote_address() then contains
@@ -106,7 +111,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const Multiaddr& local_address() const { return local_address_; }
   std::size_t stream_count() const { return streams_.size(); }
   std::chrono::system_clock::time_point opened_at() const { return opened_at_; }
-  std::optional<std::chrono::nanoseconds> rtt() const { return session_.rtt(); }
+  std::optional<std::chrono::nanoseconds> rtt() const { return session_->rtt(); }
+  // The negotiated muxer's protocol ID.
+  std::string_view muxer() const { return session_->protocol(); }
 
   // True once the peer has shown that its side of the connection is set up: it opened a stream
   // or answered on one of ours (keepalive pings do not count: js sends one at once).
@@ -125,9 +132,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void note_activity();
   void arm_buffer_release();
   void forget_stream(std::uint32_t id) { streams_.erase(id); }
+  void maybe_resume_reading() {
+    if (read_paused_ && !session_->reading_paused()) read_resume_.notify();
+  }
+  asio::awaitable<void> wait_while_reading_paused();
 
   std::unique_ptr<SecureConnection> secure_;
-  yamux::Session session_;
+  std::unique_ptr<MuxerSession> session_;
   Direction direction_;
   bool relayed_;
   PeerId remote_peer_;
@@ -140,6 +151,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Signal output_ready_;
   Signal output_drained_;
   Signal peer_ready_signal_;
+  Signal read_resume_;
+  bool read_paused_ = false;
   bool peer_ready_ = false;
   Bytes write_buffer_;
   bool writing_ = false;
@@ -152,7 +165,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string close_reason_;
 };
 
-// Builds a Connection from an upgraded one; the session config follows the direction.
+// Builds a Connection from an upgraded one, with a session of the muxer it negotiated; the
+// dialer is the muxer's initiator.
 Expected<std::shared_ptr<Connection>> make_connection(UpgradedConnection upgraded,
                                                       Direction direction, Multiaddr remote_address,
                                                       Multiaddr local_address,

@@ -4,6 +4,7 @@
 #include <array>
 
 #include "p2p/crypto/keys.h"
+#include "p2p/mplex/session.h"
 #include "p2p/multistream/multistream.h"
 #include "p2p/net/negotiate.h"
 #include "p2p/net/plaintext.h"
@@ -29,7 +30,7 @@ bool is_supported_security(std::string_view protocol) {
 }
 
 bool is_supported_muxer(std::string_view protocol) {
-  return protocol == yamux::kProtocolId;
+  return protocol == yamux::kProtocolId || protocol == mplex::kProtocolId;
 }
 
 asio::awaitable<Expected<Bytes>> read_handshake_message(ByteStream& stream) {

@@ -173,6 +173,11 @@ inline SocketPair connect_loopback(asio::io_context& io) {
 // A Host listening on 127.0.0.1 (port 0) that records what happens to it and serves the test
 // protocols: echo, hold (keeps the inbound stream for the test) and half-close (reads to EOF,
 // then answers with what it got).
+inline LocalIdentity with_muxers(LocalIdentity identity, std::vector<std::string> muxers) {
+  if (!muxers.empty()) identity.muxers = std::move(muxers);
+  return identity;
+}
+
 class TestPeer {
  public:
   struct HalfCloseRecord {
@@ -181,6 +186,10 @@ class TestPeer {
 
   TestPeer(asio::io_context& io, std::string agent_version, KeyType key_type = KeyType::kEd25519)
       : TestPeer(io, std::move(agent_version), make_identity(key_type)) {}
+
+  // `muxers` replaces the default muxer list when not empty.
+  TestPeer(asio::io_context& io, std::string agent_version, std::vector<std::string> muxers)
+      : TestPeer(io, std::move(agent_version), with_muxers(make_identity(), std::move(muxers))) {}
 
   TestPeer(asio::io_context& io, std::string agent_version, LocalIdentity identity) {
     HostConfig config;
