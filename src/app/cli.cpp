@@ -37,6 +37,9 @@ std::vector<OptionSpec> node_option_specs() {
       value_option("dht-mode", "MODE",
                    "auto, client or server (default auto: server when listening)"),
       value_option("grpc", "HOST:PORT", "control API endpoint (default: a socket in the data dir)"),
+      value_option("p2pd-listen", "MULTIADDR",
+                   "also serve the libp2p daemon (p2pd) control protocol there: /unix/PATH\n"
+                   "                          (created 0600) or /ip4/127.0.0.1/tcp/PORT"),
       value_option("log-max-size-mb", "N", "rotate node.log at this size in MB (default 10)"),
       value_option("log-max-files", "N", "rotated log files kept (default 5)"),
       value_option("conn-low-water", "N", "trim connections down to N peers (default 100)"),
@@ -131,6 +134,10 @@ std::vector<CommandSpec> make_specs() {
               "lookup of its ID through the DHT (up to 60 s), which also connects to it.\n"
               "Exit code 1 when the peer is not found.",
               {data}, 1, kApiDetails),
+      command("p2pd", "[p2pd flags]",
+              "Run the node in the foreground as a libp2p daemon (go-libp2p-daemon's control\n"
+              "protocol and flags; see 'agentnetwork p2pd -h').",
+              {}),
       command("version", "", "Print the version.", {}),
       command("help", "[COMMAND]", "Show help for all commands or one.", {}, 1),
   };
@@ -230,7 +237,8 @@ int run_cli(int argc, char** argv) {
       {"restart", command_restart}, {"status", command_status},   {"logs", command_logs},
       {"keygen", command_keygen},   {"config", command_config},   {"id", command_id},
       {"peers", command_peers},     {"connect", command_connect}, {"ping", command_ping},
-      {"find", command_find},       {"version", command_version}, {"help", show_help},
+      {"find", command_find},       {"p2pd", command_p2pd},       {"version", command_version},
+      {"help", show_help},
   };
   for (const auto& [name, handler] : handlers) {
     if (name == command) {

@@ -17,6 +17,7 @@
 #include "daemon/paths.h"
 #include "daemon/status_file.h"
 #include "node/identity.h"
+#include "node/p2pd_server.h"
 #include "p2p/connmgr/connection_manager.h"
 #include "p2p/net/dht.h"
 #include "p2p/net/host.h"
@@ -124,6 +125,7 @@ class NodeProcess {
   std::vector<p2p::Multiaddr> direct_addresses_;
   std::set<p2p::PeerId> kept_relays_;
   std::unique_ptr<rpc::ControlServer> control_server_;
+  std::unique_ptr<P2pdServer> p2pd_server_;
   // Both must be true before the io_context stops: the connections' grace period is over, and
   // the control API has answered (or abandoned) every call posted to the network thread.
   bool grace_elapsed_ = false;
@@ -328,6 +330,17 @@ int NodeProcess::run() {
   status_.grpc = control_server_->endpoint();
   logger_->info("control API on {}", status_.grpc);
 
+  if (!options.p2pd_listen.empty()) {
+    P2pdServerConfig p2pd_config;
+    p2pd_config.listen = options.p2pd_listen;
+    p2pd_config.dht = dht_.get();
+    p2pd_config.connection_manager = connection_manager_.get();
+    auto p2pd = P2pdServer::start(*host_, std::move(p2pd_config));
+    if (!p2pd) return fail_start(p2pd.error().message);
+    p2pd_server_ = std::move(*p2pd);
+    logger_->info("p2pd control protocol on {}", p2pd_server_->listen_address());
+  }
+
   if (auto written = daemon::write_pid_file(paths_.pid_file, pid); !written) {
     return fail_start(written.error().message);
   }
@@ -453,6 +466,7 @@ void NodeProcess::shutdown_requested(const char* reason) {
   std::error_code ignored;
   if (peers_changed_) peers_changed_->notify();
   if (stop_requested_) stop_requested_->notify();
+  if (p2pd_server_) p2pd_server_->stop();
   if (dht_) dht_->stop();
   if (relay_client_) {
     for (const auto& relay : kept_relays_)

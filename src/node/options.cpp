@@ -172,6 +172,7 @@ const std::vector<std::string>& node_option_names() {
                                               "relay-circuit-duration",
                                               "relay-circuit-bytes",
                                               "grpc",
+                                              "p2pd-listen",
                                               "log-max-size-mb",
                                               "log-max-files",
                                               "conn-low-water",
@@ -271,6 +272,31 @@ Expected<TcpListenAddress> parse_listen_address(std::string_view text) {
   return result;
 }
 
+Expected<void> check_p2pd_listen(std::string_view text) {
+  if (text.empty()) return {};  // not served
+  if (text.rfind("/unix/", 0) == 0) {
+    if (text.size() > 100) return fail("-p2pd-listen: the unix socket path is too long");
+    return {};
+  }
+  auto address = p2p::Multiaddr::parse(text);
+  const bool tcp = address && address->components().size() == 2 &&
+                   (address->components()[0].code == p2p::kProtocolIp4 ||
+                    address->components()[0].code == p2p::kProtocolIp6) &&
+                   address->components()[1].code == p2p::kProtocolTcp;
+  if (!tcp) {
+    return fail("invalid -p2pd-listen " + quote_value(text) +
+                " (expected /unix/PATH or /ip4|ip6/ADDRESS/tcp/PORT)");
+  }
+  // The protocol has no authentication: whoever reaches the socket drives the node.
+  const std::string& host = address->components()[0].value;
+  if (host.rfind("127.", 0) != 0 && host != "::1") {
+    return fail("-p2pd-listen " + quote_value(text) +
+                ": only loopback TCP addresses or /unix/PATH (the protocol has no "
+                "authentication)");
+  }
+  return {};
+}
+
 Expected<void> apply_node_option(NodeOptions& options, std::string_view name,
                                  std::string_view value) {
   if (name == "data") {
@@ -332,6 +358,9 @@ Expected<void> apply_node_option(NodeOptions& options, std::string_view name,
   } else if (name == "grpc") {
     if (auto checked = check_grpc_endpoint(value); !checked) return checked;
     options.grpc = std::string(value);
+  } else if (name == "p2pd-listen") {
+    if (auto checked = check_p2pd_listen(value); !checked) return checked;
+    options.p2pd_listen = std::string(value);
   } else if (name == "log-max-size-mb") {
     auto size = parse_size_mb(value);
     if (!size) return tl::unexpected(size.error());
@@ -442,6 +471,7 @@ nlohmann::json options_to_config_json(const NodeOptions& options) {
   json["relay_circuit_duration"] = options.relay_circuit_duration_seconds;
   json["relay_circuit_bytes"] = options.relay_circuit_bytes;
   json["grpc"] = options.grpc;
+  json["p2pd_listen"] = options.p2pd_listen;
   json["log_max_size_mb"] = options.log_max_size_mb;
   json["log_max_files"] = options.log_max_files;
   json["conn_low_water"] = options.conn_low_water;
@@ -451,6 +481,7 @@ nlohmann::json options_to_config_json(const NodeOptions& options) {
   json["muxer"] = options.muxers;
   if (options.key_file.empty()) json.erase("key");
   if (options.grpc.empty()) json.erase("grpc");
+  if (options.p2pd_listen.empty()) json.erase("p2pd_listen");
   return json;
 }
 
@@ -497,6 +528,9 @@ std::vector<std::string> options_to_args(const NodeOptions& options) {
                "--relay-circuit-duration", std::to_string(options.relay_circuit_duration_seconds),
                "--relay-circuit-bytes", std::to_string(options.relay_circuit_bytes)});
   if (!options.grpc.empty()) args.insert(args.end(), {"--grpc", options.grpc});
+  if (!options.p2pd_listen.empty()) {
+    args.insert(args.end(), {"--p2pd-listen", options.p2pd_listen});
+  }
   args.insert(args.end(), {"--log-max-size-mb", size_text, "--log-max-files",
                            std::to_string(options.log_max_files)});
   char grace_text[32];

@@ -31,6 +31,9 @@ struct NodeOptions {
   Role role = Role::kNormal;
   DhtModeSetting dht_mode = DhtModeSetting::kAuto;
   std::string grpc;  // empty: the default endpoint
+  // The libp2p daemon control protocol (p2pd clients) on /unix/PATH or /ip4|ip6/A/tcp/P;
+  // empty: not served.
+  std::string p2pd_listen;
   double log_max_size_mb = 10;
   int log_max_files = 5;
   // Connection manager (SPEC §4): above high water, trim down to low water; peers younger than
@@ -88,6 +91,9 @@ std::vector<std::string> options_to_args(const NodeOptions& options);
 
 // The key file in effect: -key, or DIR/keys/node.key.
 std::filesystem::path effective_key_file(const NodeOptions& options);
+
+// A -p2pd-listen value: empty, /unix/PATH or /ip4|ip6/ADDRESS/tcp/PORT.
+Expected<void> check_p2pd_listen(std::string_view text);
 
 // A listen address this version can bind.
 struct TcpListenAddress {

@@ -544,6 +544,10 @@ identify::Identify Host::own_identify(const Connection& connection) const {
   message.listen_addrs = advertised_addresses_.empty() ? listen_addresses_ : advertised_addresses_;
   message.observed_addr = observed_address_for_identify(connection);
   message.protocols = protocols();
+  // A record without addresses would only make a js-libp2p peer replace the addresses it knows
+  // us by (e.g. the circuit address it dialled) with none, and then fail to open streams on the
+  // relayed connection it holds.
+  if (message.listen_addrs.empty()) return message;
   if (auto record = identify::make_signed_peer_record(identity_.key, peer_record_seq_,
                                                       message.listen_addrs)) {
     message.signed_peer_record = std::move(*record);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "support/temp_dir.h"
@@ -75,6 +76,29 @@ TEST(OptionsTest, RejectsBadValuesNamingThem) {
         << applied.error().message;
     EXPECT_EQ(applied.error().message.find('\n'), std::string::npos);
   }
+}
+
+TEST(OptionsTest, P2pdListenIsAUnixSocketOrLoopbackTcp) {
+  NodeOptions options;
+  EXPECT_TRUE(options.p2pd_listen.empty());
+  ASSERT_TRUE(apply_node_option(options, "p2pd-listen", "/unix/tmp/node-p2pd.sock"));
+  EXPECT_EQ(options.p2pd_listen, "/unix/tmp/node-p2pd.sock");
+  ASSERT_TRUE(apply_node_option(options, "p2pd-listen", "/ip4/127.0.0.1/tcp/5001"));
+  ASSERT_TRUE(apply_node_option(options, "p2pd-listen", "/ip6/::1/tcp/0"));
+  auto args = options_to_args(options);
+  auto found = std::find(args.begin(), args.end(), "--p2pd-listen");
+  ASSERT_NE(found, args.end());
+  EXPECT_EQ(*(found + 1), "/ip6/::1/tcp/0");
+  EXPECT_EQ(options_to_config_json(options)["p2pd_listen"], "/ip6/::1/tcp/0");
+
+  for (const char* bad :
+       {"/ip4/0.0.0.0/tcp/5001", "/dns4/localhost/tcp/1", "/ip4/127.0.0.1", "tmp/p2pd.sock"}) {
+    auto refused = apply_node_option(options, "p2pd-listen", bad);
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_NE(refused.error().message.find("-p2pd-listen"), std::string::npos) << bad;
+  }
+  EXPECT_EQ(options.p2pd_listen, "/ip6/::1/tcp/0");
+  EXPECT_FALSE(options_to_config_json(NodeOptions{}).contains("p2pd_listen"));
 }
 
 TEST(OptionsTest, GrpcEndpointIsValidatedWhenApplied) {
