@@ -58,7 +58,7 @@ std::vector<OptionSpec> node_option_specs() {
                    "0: none)"),
       value_option("security", "A,B",
                    "security protocols offered, preferred first: noise, tls, plaintext (default "
-                   "noise; plaintext disables encryption, for tests only)",
+                   "noise,tls; plaintext disables encryption, for tests only)",
                    true),
       value_option("muxer", "A,B",
                    "stream muxers offered, preferred first: yamux, mplex (default "

@@ -51,7 +51,7 @@ struct NodeOptions {
   std::int64_t relay_circuit_bytes = 128 * 1024;
   // Security protocols and muxers offered, by short name, in order of preference (-security,
   // -muxer). "plaintext" is never a default: it gives up encryption and authentication.
-  std::vector<std::string> security{"noise"};
+  std::vector<std::string> security{"noise", "tls"};
   std::vector<std::string> muxers{"yamux"};
 };
 

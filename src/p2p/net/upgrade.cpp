@@ -236,11 +236,16 @@ asio::awaitable<Expected<UpgradedConnection>> upgrade_outbound(
     std::unique_ptr<ByteStream> transport, const LocalIdentity& local,
     std::optional<PeerId> expected_peer) {
   Expected<Secured> secured = fail("no security protocol is enabled");
-  if (local.security_protocols.size() == 1 && local.security_protocols[0] == noise::kProtocolId) {
+  if (local.security_protocols.empty()) co_return tl::unexpected(secured.error());
+  if (local.security_protocols.front() == noise::kProtocolId) {
     // Optimistic: the multistream header, the "/noise" proposal and the first Noise message go
-    // out in one write. We offer nothing else, so a refusal fails either way.
-    auto initiator = multistream::Initiator::create(local.security_protocols,
-                                                    multistream::InitiatorMode::kOptimistic);
+    // out in one write, saving a round trip; a refusal fails the dial, as the peer reads our
+    // Noise message as its next proposal. Every libp2p implementation accepts Noise, so the
+    // rest of the list serves inbound connections (put another protocol first to dial peers
+    // without Noise).
+    std::vector<std::string> first_choice(1, local.security_protocols.front());
+    auto initiator =
+        multistream::Initiator::create(first_choice, multistream::InitiatorMode::kOptimistic);
     if (!initiator) co_return tl::unexpected(initiator.error());
     secured = co_await noise_outbound(std::move(transport), local, std::move(expected_peer),
                                       std::move(*initiator));

@@ -304,7 +304,7 @@ TEST(OptionsTest, RelaySettings) {
 }  // namespace
 TEST(OptionsTest, SecurityAndMuxerLists) {
   NodeOptions options;
-  EXPECT_EQ(security_protocol_ids(options), std::vector<std::string>{"/noise"});
+  EXPECT_EQ(security_protocol_ids(options), (std::vector<std::string>{"/noise", "/tls/1.0.0"}));
   EXPECT_EQ(muxer_protocol_ids(options), std::vector<std::string>{"/yamux/1.0.0"});
   EXPECT_FALSE(plaintext_enabled(options));
   ASSERT_TRUE(apply_node_option(options, "security", "tls,noise,plaintext"));

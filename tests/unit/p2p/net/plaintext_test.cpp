@@ -72,11 +72,30 @@ TEST_F(PlaintextHostTest, HostsConnectIdentifyAndEcho) {
 }
 
 TEST_F(PlaintextHostTest, NegotiatedWhenItIsTheOnlyCommonProtocol) {
-  TestPeer alice(io, "alice", identity_offering({"/noise", "/plaintext/2.0.0"}));
+  TestPeer alice(io, "alice", identity_offering({"/tls/1.0.0", "/plaintext/2.0.0"}));
   TestPeer bob(io, "bob", identity_offering({"/plaintext/2.0.0"}));
   auto connection = connect(alice, bob.dial_address());
   ASSERT_TRUE(connection) << connection.error().message;
   EXPECT_EQ((*connection)->remote_peer(), bob.id());
+}
+
+TEST_F(PlaintextHostTest, ListenerAcceptsEveryListedProtocol) {
+  TestPeer alice(io, "alice", identity_offering({"/plaintext/2.0.0"}));
+  TestPeer bob(io, "bob", identity_offering({"/noise", "/tls/1.0.0", "/plaintext/2.0.0"}));
+  auto connection = connect(alice, bob.dial_address());
+  ASSERT_TRUE(connection) << connection.error().message;
+  EXPECT_EQ((*connection)->remote_peer(), bob.id());
+}
+
+// Noise first: proposed together with the first handshake message, so a peer without Noise is
+// not reached (documented; every libp2p implementation has Noise).
+TEST_F(PlaintextHostTest, NoiseFirstIsProposedAloneWhenDialing) {
+  TestPeer alice(io, "alice", identity_offering({"/noise", "/plaintext/2.0.0"}));
+  TestPeer bob(io, "bob", identity_offering({"/plaintext/2.0.0"}));
+  auto connection = connect(alice, bob.dial_address());
+  ASSERT_FALSE(connection);
+  EXPECT_TRUE(contains(connection.error().message, "security negotiation"))
+      << connection.error().message;
 }
 
 TEST_F(PlaintextHostTest, NoCommonProtocolFailsTheDial) {
