@@ -36,6 +36,7 @@ import { identify, identifyPush } from '@libp2p/identify'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { tls } from '@libp2p/tls'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 
@@ -54,7 +55,8 @@ const WRITE_CHUNK = 256 * 1024
 const USAGE = `usage:
   peer listen [--listen MULTIADDR] [--key FILE] [--max-connections N]
   peer dial MULTIADDR/p2p/ID [--identify] [--ping N] [--echo BYTES] [--streams N --stream-bytes B] [--timeout SEC] [--key FILE]
-            [--send BYTES] [--connect-latency N]`
+            [--send BYTES] [--connect-latency N]
+  either mode: [--security noise|tls] (the one security protocol offered; default noise)`
 
 class UsageError extends Error {}
 
@@ -68,7 +70,7 @@ function parseArgs (argv) {
   const opts = { mode, listen: '/ip4/127.0.0.1/tcp/0', timeout: 60 }
   const flags = new Set(['identify'])
   const valued = new Set(['listen', 'key', 'ping', 'echo', 'streams', 'stream-bytes', 'timeout',
-    'send', 'connect-latency', 'max-connections'])
+    'send', 'connect-latency', 'max-connections', 'security'])
   const positional = []
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i]
@@ -103,6 +105,8 @@ function parseArgs (argv) {
   opts.send = int('send', 1)
   opts['connect-latency'] = int('connect-latency', 1)
   opts['max-connections'] = int('max-connections', 1)
+  opts.security = opts.security ?? 'noise'
+  if (opts.security !== 'noise' && opts.security !== 'tls') throw new UsageError(`invalid --security ${JSON.stringify(opts.security)} (noise or tls)`)
   const t = Number(opts.timeout)
   if (!Number.isFinite(t) || t <= 0) throw new UsageError(`invalid --timeout ${JSON.stringify(opts.timeout)}`)
   opts.timeout = t
@@ -177,7 +181,7 @@ async function makeNode (opts) {
       ? { connectionManager: { maxConnections: max, inboundConnectionThreshold: max, maxIncomingPendingConnections: 64 } }
       : {}),
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [opts.security === 'tls' ? tls() : noise()],
     streamMuxers: [yamux()],
     services: {
       // The dialer runs identify explicitly (and reports the raw answer), so it does not also run
