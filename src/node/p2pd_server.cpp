@@ -327,10 +327,13 @@ struct P2pdServer::State : std::enable_shared_from_this<P2pdServer::State> {
 
   enum class After { kContinue, kClose };
 
-  asio::awaitable<void> accept_tcp();
-  asio::awaitable<void> accept_unix();
+  // `self` keeps the state alive from the spawn on: a coroutine starts only when first resumed,
+  // and the server may be destroyed before that.
+  asio::awaitable<void> accept_tcp(std::shared_ptr<State> self);
+  asio::awaitable<void> accept_unix(std::shared_ptr<State> self);
   void adopt(std::shared_ptr<ByteStream> client);
-  asio::awaitable<void> serve_client(std::shared_ptr<ByteStream> client);
+  asio::awaitable<void> serve_client(std::shared_ptr<State> self,
+                                     std::shared_ptr<ByteStream> client);
   asio::awaitable<After> handle(std::shared_ptr<ByteStream> client, const pb::Request& request);
   asio::awaitable<Expected<void>> ensure_connected(const p2p::PeerId& peer,
                                                    std::vector<p2p::Multiaddr> addresses,
@@ -351,12 +354,11 @@ void P2pdServer::State::adopt(std::shared_ptr<ByteStream> client) {
     return;
   }
   ++control_clients;  // counted here: accepts can outrun the coroutines' start
-  asio::co_spawn(host.io_context(), shared_from_this()->serve_client(std::move(client)),
+  asio::co_spawn(host.io_context(), serve_client(shared_from_this(), std::move(client)),
                  p2p::net::report_exception);
 }
 
-asio::awaitable<void> P2pdServer::State::accept_tcp() {
-  auto self = shared_from_this();
+asio::awaitable<void> P2pdServer::State::accept_tcp([[maybe_unused]] std::shared_ptr<State> self) {
   while (!stopped) {
     auto [ec, socket] = co_await tcp_acceptor->async_accept(use_tuple);
     if (stopped) co_return;
@@ -370,8 +372,7 @@ asio::awaitable<void> P2pdServer::State::accept_tcp() {
   }
 }
 
-asio::awaitable<void> P2pdServer::State::accept_unix() {
-  auto self = shared_from_this();
+asio::awaitable<void> P2pdServer::State::accept_unix([[maybe_unused]] std::shared_ptr<State> self) {
   while (!stopped) {
     auto [ec, socket] = co_await unix_acceptor->async_accept(use_tuple);
     if (stopped) co_return;
@@ -384,8 +385,8 @@ asio::awaitable<void> P2pdServer::State::accept_unix() {
   }
 }
 
-asio::awaitable<void> P2pdServer::State::serve_client(std::shared_ptr<ByteStream> client) {
-  auto self = shared_from_this();
+asio::awaitable<void> P2pdServer::State::serve_client([[maybe_unused]] std::shared_ptr<State> self,
+                                                      std::shared_ptr<ByteStream> client) {
   auto id = track(client);
   for (;;) {
     auto message = co_await read_message(*client);
@@ -830,7 +831,7 @@ Expected<std::unique_ptr<P2pdServer>> P2pdServer::start(p2p::net::Host& host,
       state->unix_path = address->path;
       state->listen_text = "/unix" + address->path;
       state->unix_acceptor = std::move(acceptor);
-      asio::co_spawn(io, state->accept_unix(), p2p::net::report_exception);
+      asio::co_spawn(io, state->accept_unix(state), p2p::net::report_exception);
     } else {
       std::error_code ec;
       auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(io);
@@ -843,7 +844,7 @@ Expected<std::unique_ptr<P2pdServer>> P2pdServer::start(p2p::net::Host& host,
       state->listen_text = std::string(bound.address().is_v6() ? "/ip6/" : "/ip4/") +
                            bound.address().to_string() + "/tcp/" + std::to_string(bound.port());
       state->tcp_acceptor = std::move(acceptor);
-      asio::co_spawn(io, state->accept_tcp(), p2p::net::report_exception);
+      asio::co_spawn(io, state->accept_tcp(state), p2p::net::report_exception);
     }
   } catch (const std::exception& e) {
     return fail(std::string("p2pd listen address: ") + e.what());
