@@ -1,5 +1,8 @@
 #include "daemon/status_file.h"
 
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -24,12 +27,9 @@ std::string format_uptime(std::chrono::seconds uptime) {
 }
 
 std::string format_rfc3339(std::chrono::system_clock::time_point time) {
-  std::time_t seconds = std::chrono::system_clock::to_time_t(time);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return buffer;
+  // fmt::gmtime is the thread-safe gmtime of every platform (gmtime_r / gmtime_s).
+  const std::tm utc = fmt::gmtime(std::chrono::system_clock::to_time_t(time));
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", utc);
 }
 
 namespace {
