@@ -82,6 +82,24 @@ std::string describe_loose_permissions(const std::filesystem::path& path);
 // Command that makes `path` private, for error messages ("chmod 600 path").
 std::string private_permissions_fix(const std::filesystem::path& path);
 
+// While alive, files and Unix sockets this process creates are private to its user from their
+// first instant (POSIX: umask 0177, restored on destruction; the umask is per process, so no two
+// scopes may overlap in time). Windows: no effect; new files take their directory's ACL.
+class PrivateCreationScope {
+ public:
+  PrivateCreationScope();
+  ~PrivateCreationScope();
+  PrivateCreationScope(const PrivateCreationScope&) = delete;
+  PrivateCreationScope& operator=(const PrivateCreationScope&) = delete;
+
+ private:
+  unsigned previous_mask_ = 0;
+};
+
+// Makes an existing file or socket readable and writable by its owner only (chmod 600).
+// Windows: no effect (ACLs).
+Expected<void> make_private(const std::filesystem::path& path);
+
 // A file opened for appending that others may rename while it is open (Windows:
 // FILE_SHARE_DELETE). Writes are not buffered.
 class AppendFile {
@@ -204,6 +222,10 @@ class ReadyWriter {
 
 // Points stdin at the null device.
 Expected<void> redirect_stdin_to_null();
+
+// Makes writes to a closed socket or pipe fail with an error instead of ending the process with
+// SIGPIPE. Windows has no such signal: no effect.
+void ignore_broken_pipe_signal();
 
 // Delivers graceful-stop requests aimed at this process (Windows' named stop event) to
 // `on_stop`, called on an internal thread. On POSIX this is a no-op: SIGTERM is handled by the

@@ -206,7 +206,7 @@ int NodeProcess::run() {
   std::string level_warning = apply_log_level_from_environment(*logger_);
   if (!level_warning.empty()) logger_->warn("{}", level_warning);
   daemon::install_crash_reporter();
-  std::signal(SIGPIPE, SIG_IGN);
+  daemon::ignore_broken_pipe_signal();
 
   const auto pid = daemon::current_process_id();
   const auto dht_mode =

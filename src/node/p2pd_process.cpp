@@ -71,7 +71,7 @@ std::vector<p2p::Multiaddr> expand_unspecified(const std::vector<p2p::Multiaddr>
 }  // namespace
 
 int run_p2pd(const P2pdOptions& options) {
-  std::signal(SIGPIPE, SIG_IGN);
+  daemon::ignore_broken_pipe_signal();
   asio::io_context io;
 
   std::optional<Identity> identity;

@@ -3,8 +3,6 @@
 // thread only (see p2pd_server.h).
 #include "node/p2pd_server.h"
 
-#include <sys/stat.h>
-
 #include <asio.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <filesystem>
@@ -13,6 +11,7 @@
 #include <string_view>
 #include <variant>
 
+#include "daemon/platform.h"
 #include "p2p/crypto/keys.h"
 #include "p2p/multiformats/varint.h"
 #include "p2p/net/async.h"
@@ -818,11 +817,12 @@ Expected<std::unique_ptr<P2pdServer>> P2pdServer::start(p2p::net::Host& host,
       auto acceptor = std::make_unique<asio::local::stream_protocol::acceptor>(io);
       acceptor->open();
       // Only the owner may connect: the socket drives the node.
-      mode_t previous = ::umask(0177);
-      acceptor->bind(asio::local::stream_protocol::endpoint(address->path), ec);
-      ::umask(previous);
+      {
+        daemon::PrivateCreationScope private_socket;
+        acceptor->bind(asio::local::stream_protocol::endpoint(address->path), ec);
+      }
       if (ec) return fail("p2pd listen address " + address->path + ": " + ec.message(), ec);
-      ::chmod(address->path.c_str(), 0600);
+      (void)daemon::make_private(address->path);
       acceptor->listen(asio::socket_base::max_listen_connections, ec);
       if (ec) {
         fs::remove(address->path, ec);

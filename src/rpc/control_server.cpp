@@ -2,7 +2,6 @@
 
 #include <grpcpp/grpcpp.h>
 #include <openssl/crypto.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <asio.hpp>
@@ -12,6 +11,7 @@
 #include <thread>
 
 #include "agentnetwork/v1/node.grpc.pb.h"
+#include "daemon/platform.h"
 #include "p2p/net/async.h"
 
 namespace an::rpc {
@@ -756,26 +756,21 @@ Expected<std::unique_ptr<ControlServer>> ControlServer::start(asio::io_context& 
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
   builder.RegisterService(impl.get());
-#if !defined(_WIN32)
-  // The socket is created with the umask's mode; make it private from its first instant.
-  const mode_t previous_umask = ::umask(0177);
-#endif
-  impl->server = builder.BuildAndStart();
-#if !defined(_WIN32)
-  ::umask(previous_umask);
-#endif
+  {
+    // The socket is created with the umask's mode; make it private from its first instant.
+    daemon::PrivateCreationScope private_socket;
+    impl->server = builder.BuildAndStart();
+  }
   if (!impl->server || selected_port == 0) {
     impl->server.reset();
     std::string why = endpoint.socket_path ? "" : " (address in use or not available?)";
     return fail("cannot serve the control API on " + endpoint.bind_address + why);
   }
   if (endpoint.socket_path) {
-#if !defined(_WIN32)
-    if (::chmod(endpoint.socket_path->c_str(), 0600) != 0) {
+    if (auto made_private = daemon::make_private(*endpoint.socket_path); !made_private) {
       impl->server->Shutdown(std::chrono::system_clock::now());
-      return fail_errno("cannot make the control API socket private");
+      return tl::unexpected(made_private.error());
     }
-#endif
     impl->endpoint = endpoint.bind_address;
   } else {
     impl->endpoint = dialable_tcp_endpoint(endpoint.bind_address, selected_port);

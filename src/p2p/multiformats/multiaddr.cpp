@@ -1,7 +1,12 @@
 #include "p2p/multiformats/multiaddr.h"
 
+// inet_pton/inet_ntop: the same functions on every platform, declared in different headers.
+#if defined(_WIN32)
+#include <ws2tcpip.h>
+#else
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#endif
 
 #include <algorithm>
 #include <array>

@@ -2,7 +2,6 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -311,17 +310,21 @@ int TlsConnection::bio_read(std::uint8_t* out, std::size_t size, bool& retry) {
     retry = true;
     return -1;
   }
-  ssize_t got = ::recv(tcp_->socket().native_handle(), out, size, 0);
-  if (got > 0) return static_cast<int>(got);
-  if (got == 0) {
+  // The socket is non-blocking (see the constructor): read_some returns what is there or
+  // would_block, on every platform.
+  std::error_code ec;
+  const std::size_t got = tcp_->socket().read_some(asio::buffer(out, size), ec);
+  if (!ec) return static_cast<int>(got);
+  if (ec == asio::error::eof) {
     transport_eof_ = true;
     return 0;
   }
-  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+  if (ec == asio::error::would_block || ec == asio::error::try_again ||
+      ec == asio::error::interrupted) {
     retry = true;
     return -1;
   }
-  transport_error_ = std::error_code(errno, std::generic_category());
+  transport_error_ = ec;
   return -1;
 }
 
