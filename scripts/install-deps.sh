@@ -12,6 +12,8 @@ if [[ "${1:-}" == "--test" ]]; then
   packages+=(nodejs)
   # The control API's tests and its example client use Debian's Python gRPC.
   packages+=(python3-grpcio python3-protobuf)
+  # The daemon layer's Windows build (MinGW-w64, GoogleTest from source) and Wine to run it.
+  packages+=(g++-mingw-w64-x86-64-posix googletest wine64)
 fi
 
 missing=()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds agentnetwork and runs every test: formatting, then the whole CTest suite (unit +
-# functional) in a normal build and again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# functional) in a normal build and again under AddressSanitizer + UndefinedBehaviorSanitizer,
+# and the daemon layer's tests cross-built for Windows and run under Wine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
@@ -22,6 +23,9 @@ run_suite() {
 }
 
 run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+# The daemon layer on Windows: MinGW-w64 cross build, tests under Wine.
+scripts/test-windows.sh build-windows
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DAN_SANITIZE=ON
 
