@@ -14,6 +14,8 @@ if [[ "${1:-}" == "--test" ]]; then
   packages+=(python3-grpcio python3-protobuf)
   # The daemon layer's Windows build (MinGW-w64, GoogleTest from source) and Wine to run it.
   packages+=(g++-mingw-w64-x86-64-posix googletest wine64)
+  # The packaging test runs the installed logrotate rules against a node.
+  packages+=(logrotate)
 fi
 
 missing=()

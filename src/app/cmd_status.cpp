@@ -1,6 +1,5 @@
 // status and stop: the commands that look at or end a running node.
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +12,7 @@
 #include "daemon/paths.h"
 #include "daemon/status_file.h"
 #include "rpc/control_client.h"
+#include "util/decimal.h"
 
 namespace an::app {
 namespace {
@@ -156,13 +156,11 @@ void print_line(std::string_view line) {
 }
 
 Expected<std::chrono::milliseconds> parse_timeout(const std::string& text) {
-  double seconds = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(seconds) ||
-      seconds < 0 || seconds > 86400) {
+  auto seconds = parse_decimal(text);
+  if (!seconds || !std::isfinite(*seconds) || *seconds < 0 || *seconds > 86400) {
     return fail("invalid -timeout \"" + text + "\" (expected seconds, 0-86400)");
   }
-  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+  return std::chrono::milliseconds(static_cast<long long>(*seconds * 1000));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "daemon/paths.h"
 #include "p2p/crypto/peer_id.h"
 #include "p2p/multiformats/multiaddr.h"
+#include "util/decimal.h"
 
 namespace an::node {
 namespace {
@@ -49,15 +50,13 @@ Expected<DhtModeSetting> parse_dht_mode(std::string_view value) {
 }
 
 Expected<double> parse_size_mb(std::string_view value) {
-  double number = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+  auto number = parse_decimal(value);
   // A limit below one kilobyte would rotate on every line; above 1 TiB it is a typo.
-  if (ec != std::errc() || end != value.data() + value.size() || !std::isfinite(number) ||
-      number < 0.001 || number > 1024.0 * 1024.0) {
+  if (!number || !std::isfinite(*number) || *number < 0.001 || *number > 1024.0 * 1024.0) {
     return fail("invalid -log-max-size-mb " + quote_value(value) +
                 " (expected a size in MB between 0.001 and 1048576)");
   }
-  return number;
+  return *number;
 }
 
 Expected<int> parse_max_files(std::string_view value) {
@@ -81,13 +80,11 @@ Expected<int> parse_connection_count(std::string_view name, std::string_view val
 }
 
 Expected<double> parse_grace_seconds(std::string_view value) {
-  double number = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
-  if (ec != std::errc() || end != value.data() + value.size() || !std::isfinite(number) ||
-      number < 0 || number > 86400) {
+  auto number = parse_decimal(value);
+  if (!number || !std::isfinite(*number) || *number < 0 || *number > 86400) {
     return fail("invalid -conn-grace " + quote_value(value) + " (expected seconds, 0-86400)");
   }
-  return number;
+  return *number;
 }
 
 // -bootstrap and -static-relay: a dialable address of one peer.

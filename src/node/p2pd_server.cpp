@@ -107,7 +107,7 @@ Expected<LocalAddress> unix_address(std::string_view path_value) {
   if (address.path.empty() || address.path == "/") return fail("/unix address without a path");
   if (address.path.find('\0') != std::string::npos) return fail("invalid /unix path");
   if (address.path.front() != '/') address.path.insert(address.path.begin(), '/');
-  // sun_path holds 108 bytes with the terminating NUL.
+  // sun_path holds 108 bytes with the terminating NUL on Linux, 104 on macOS; 100 fits both.
   if (address.path.size() > 100) return fail("unix socket path too long: " + address.path);
   return address;
 }

@@ -12,8 +12,13 @@
 
 namespace an::rpc {
 
-// Longest Unix socket path the kernel accepts (sun_path holds 108 bytes with the final NUL).
+// Longest Unix socket path the kernel accepts: sun_path holds the path and its final NUL in 108
+// bytes on Linux (and Windows), 104 on macOS and the BSDs.
+#if defined(__linux__) || defined(_WIN32)
 inline constexpr std::size_t kMaxUnixSocketPath = 107;
+#else
+inline constexpr std::size_t kMaxUnixSocketPath = 103;
+#endif
 // Random bytes in a new api.token (written as hex).
 inline constexpr std::size_t kTokenBytes = 32;
 

@@ -25,7 +25,7 @@
 
 #if defined(__APPLE__)
 #include <libproc.h>
-#include <mach-o/dyld.h>
+#include <sys/sysctl.h>
 #endif
 
 extern char** environ;
@@ -113,14 +113,17 @@ FileLock::~FileLock() {
 // ---- processes ----
 
 std::filesystem::path current_executable() {
-#if defined(__APPLE__)
+#if defined(__linux__)
+  std::error_code ec;
+  auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::filesystem::path{} : path;
+#elif defined(__APPLE__)
   char buffer[PROC_PIDPATHINFO_MAXSIZE];
   if (proc_pidpath(getpid(), buffer, sizeof(buffer)) > 0) return buffer;
   return {};
 #else
-  std::error_code ec;
-  auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? std::filesystem::path{} : path;
+  // No portable way; spawn_detached() refuses an empty path with a clear error.
+  return {};
 #endif
 }
 
@@ -141,6 +144,15 @@ bool process_exists(ProcessId pid) {
   if (close_paren != std::string::npos && close_paren + 2 < content.size()) {
     char state = content[close_paren + 2];
     if (state == 'Z' || state == 'X') return false;
+  }
+#elif defined(__APPLE__)
+  // A zombie has exited already; the process table says so. A failed query means "alive".
+  struct kinfo_proc info {};
+  std::size_t size = sizeof(info);
+  int query[] = {CTL_KERN, KERN_PROC, KERN_PROC_PID, static_cast<int>(pid)};
+  if (::sysctl(query, 4, &info, &size, nullptr, 0) == 0 && size >= sizeof(info) &&
+      info.kp_proc.p_stat == SZOMB) {
+    return false;
   }
 #endif
   return true;
@@ -326,6 +338,11 @@ Expected<DetachedChild> spawn_detached(
     const std::filesystem::path& executable, const std::vector<std::string>& args,
     const std::vector<std::pair<std::string, std::string>>& extra_env,
     const std::filesystem::path& working_dir, const std::filesystem::path& output_file) {
+  if (executable.empty()) {
+    return fail(
+        "cannot find the path of this program on this system, so it cannot start itself "
+        "in the background; use `run` instead");
+  }
   int pipe_fds[2];
   if (::pipe(pipe_fds) != 0) return fail_errno("cannot create a pipe");
   // The read end must not leak into the child; the write end is inherited on purpose.

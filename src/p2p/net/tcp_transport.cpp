@@ -55,12 +55,19 @@ Multiaddr endpoint_to_multiaddr(const tcp::endpoint& endpoint) {
   return parsed ? *parsed : Multiaddr();
 }
 
+#if defined(TCP_KEEPIDLE)
+#define AN_TCP_KEEPIDLE TCP_KEEPIDLE
+#elif defined(__APPLE__) && defined(TCP_KEEPALIVE)
+// macOS names the idle time before the first keep-alive probe TCP_KEEPALIVE.
+#define AN_TCP_KEEPIDLE TCP_KEEPALIVE
+#endif
+
 void tune_socket(tcp::socket& socket) {
   std::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
   socket.set_option(asio::socket_base::keep_alive(true), ignored);
-#if defined(TCP_KEEPIDLE) && defined(TCP_KEEPINTVL) && defined(TCP_KEEPCNT)
-  using KeepIdle = asio::detail::socket_option::integer<IPPROTO_TCP, TCP_KEEPIDLE>;
+#if defined(AN_TCP_KEEPIDLE) && defined(TCP_KEEPINTVL) && defined(TCP_KEEPCNT)
+  using KeepIdle = asio::detail::socket_option::integer<IPPROTO_TCP, AN_TCP_KEEPIDLE>;
   using KeepInterval = asio::detail::socket_option::integer<IPPROTO_TCP, TCP_KEEPINTVL>;
   using KeepCount = asio::detail::socket_option::integer<IPPROTO_TCP, TCP_KEEPCNT>;
   socket.set_option(KeepIdle(kKeepAliveIdleSeconds), ignored);
