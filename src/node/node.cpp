@@ -17,6 +17,7 @@
 #include "daemon/paths.h"
 #include "daemon/status_file.h"
 #include "node/identity.h"
+#include "node/listen_addresses.h"
 #include "node/p2pd_server.h"
 #include "p2p/connmgr/connection_manager.h"
 #include "p2p/net/dht.h"
@@ -46,28 +47,6 @@ constexpr auto kLockRetryWindow = std::chrono::milliseconds(500);
 constexpr auto kBootstrapInitialBackoff = std::chrono::seconds(1);
 constexpr auto kBootstrapMaxBackoff = std::chrono::seconds(60);
 constexpr auto kShutdownGrace = std::chrono::milliseconds(100);
-
-// Listen addresses as peers can dial them: unspecified hosts expanded per interface, with the
-// real port.
-std::vector<p2p::Multiaddr> expand_unspecified(const std::vector<p2p::Multiaddr>& bound) {
-  std::vector<p2p::Multiaddr> result;
-  for (const auto& address : bound) {
-    const auto& parts = address.components();
-    if (parts.size() != 2) continue;
-    bool ipv6 = parts[0].code == p2p::kProtocolIp6;
-    const std::string& host = parts[0].value;
-    if (host != "0.0.0.0" && host != "::") {
-      result.push_back(address);
-      continue;
-    }
-    for (const auto& interface_address : daemon::interface_addresses(ipv6)) {
-      auto expanded = p2p::Multiaddr::parse((ipv6 ? "/ip6/" : "/ip4/") + interface_address +
-                                            "/tcp/" + parts[1].value);
-      if (expanded) result.push_back(*expanded);
-    }
-  }
-  return result;
-}
 
 // AGENTNETWORK_LOG_LEVEL (trace, debug, info, warn, error) sets the log level, like
 // GOLOG_LOG_LEVEL does for go-libp2p nodes. Returns a warning for an unknown value.

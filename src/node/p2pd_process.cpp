@@ -12,6 +12,7 @@
 
 #include "daemon/platform.h"
 #include "node/identity.h"
+#include "node/listen_addresses.h"
 #include "node/p2pd_server.h"
 #include "p2p/connmgr/connection_manager.h"
 #include "p2p/crypto/key.h"
@@ -47,25 +48,6 @@ Expected<Identity> read_key_file(const std::string& path) {
   if (!key) return fail("-id " + path + ": " + key.error().message);
   auto peer = key->peer_id();
   return Identity{std::move(*key), std::move(peer)};
-}
-
-std::vector<p2p::Multiaddr> expand_unspecified(const std::vector<p2p::Multiaddr>& bound) {
-  std::vector<p2p::Multiaddr> result;
-  for (const auto& address : bound) {
-    const auto& parts = address.components();
-    if (parts.size() != 2) continue;
-    const bool ipv6 = parts[0].code == p2p::kProtocolIp6;
-    if (parts[0].value != "0.0.0.0" && parts[0].value != "::") {
-      result.push_back(address);
-      continue;
-    }
-    for (const auto& interface_address : daemon::interface_addresses(ipv6)) {
-      auto expanded = p2p::Multiaddr::parse((ipv6 ? "/ip6/" : "/ip4/") + interface_address +
-                                            "/tcp/" + parts[1].value);
-      if (expanded) result.push_back(*expanded);
-    }
-  }
-  return result;
 }
 
 }  // namespace
