@@ -39,7 +39,7 @@ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAN_TSAN=ON
 cmake --build build-tsan -j "$jobs" --target daemon_tests
 echo "== test build-tsan"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-  ctest --test-dir build-tsan --output-on-failure -j "$jobs" -R '^(LogFileTest|LogReaderTest|FilesPosixTest)\.'
+  ctest --test-dir build-tsan --output-on-failure -j "$jobs" -R '^(LogFileTest|LogReaderTest|FilesPosixTest|PlatformFilesTest)\.'
 
 # Every wire parser gets a short libFuzzer run (clang, ASan+UBSan).
 echo "== fuzz"

@@ -31,8 +31,8 @@ std::string utc_timestamp_now() {
                      fmt::gmtime(std::chrono::system_clock::to_time_t(now)), milliseconds);
 }
 
-bool is_missing(const std::error_code& error) {
-  return error == std::errc::no_such_file_or_directory;
+bool is_missing(const Error& error) {
+  return error.code == std::errc::no_such_file_or_directory;
 }
 
 // The index N of a name "node.log.N", or 0 for any other name.
@@ -75,9 +75,7 @@ Expected<void> recover_interrupted_rotation(const fs::path& logs_dir) {
   if (!fs::exists(next, error)) return {};
   if (!fs::exists(current, error)) {
     // Crashed after node.log became node.log.1: node.log.new simply is the current file.
-    fs::rename(next, current, error);
-    if (error) return fail("cannot rename " + next.string() + ": " + error.message(), error);
-    return {};
+    return rename_file(next, current);
   }
   // Crashed before node.log was renamed: both hold lines, node.log.new the newer ones.
   if (auto appended = append_file_to(next, current); !appended) return appended;
@@ -270,10 +268,10 @@ Expected<void> RotatingLogFile::shift_rotated_files_locked() {
       fs::remove(from, error);
       continue;
     }
-    fs::rename(from, rotated_log_path(dir, index + 1), error);
     // Stop at the first real failure: going on would overwrite a file that did not move.
-    if (error && !is_missing(error)) {
-      return fail("cannot rename " + from.string() + ": " + error.message(), error);
+    if (auto renamed = rename_file(from, rotated_log_path(dir, index + 1));
+        !renamed && !is_missing(renamed.error())) {
+      return renamed;
     }
   }
   return {};
@@ -281,19 +279,15 @@ Expected<void> RotatingLogFile::shift_rotated_files_locked() {
 
 void RotatingLogFile::finish_rotation_locked() {
   const fs::path& dir = options_.logs_dir;
-  std::error_code error;
   // Missing node.log (someone deleted it) is fine: there is nothing to keep.
-  fs::rename(path(), rotated_log_path(dir, 1), error);
-  if (error && !is_missing(error)) {
-    record_failure_locked("log rotation: cannot rename " + path().string() + ": " +
-                          error.message());
+  if (auto renamed = rename_file(path(), rotated_log_path(dir, 1));
+      !renamed && !is_missing(renamed.error())) {
+    record_failure_locked("log rotation: " + renamed.error().message);
     next_rotation_attempt_ = std::chrono::steady_clock::now() + kRotationRetryDelay;
     return;
   }
-  fs::rename(dir / kNextLogFileName, path(), error);
-  if (error) {
-    record_failure_locked("log rotation: cannot rename " + (dir / kNextLogFileName).string() +
-                          ": " + error.message());
+  if (auto renamed = rename_file(dir / kNextLogFileName, path()); !renamed) {
+    record_failure_locked("log rotation: " + renamed.error().message);
     next_rotation_attempt_ = std::chrono::steady_clock::now() + kRotationRetryDelay;
     return;
   }

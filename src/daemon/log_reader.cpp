@@ -22,9 +22,6 @@ constexpr std::size_t kChunkBytes = 64 * 1024;
 // node that died in the middle of a line should still show that line.
 constexpr std::chrono::seconds kUnfinishedLineGrace{1};
 
-// Attempts at a consistent view of the logs directory while the node may be rotating.
-constexpr int kSnapshotAttempts = 20;
-
 struct OpenLog {
   ReadFile file;
   FileIdentity identity;
@@ -282,14 +279,32 @@ Expected<void> emit_whole(OpenLog& log, std::string& buffer,
   return {};
 }
 
-// True if nothing was renamed since the files were opened.
-bool names_unchanged(const fs::path& logs_dir, const OpenLog& current,
-                     const std::vector<OpenLog>& rotated) {
-  if (file_identity(current_log_path(logs_dir)) != current.identity) return false;
-  for (const OpenLog& log : rotated) {
-    if (file_identity(rotated_log_path(logs_dir, log.index)) != log.identity) return false;
+// The files that came after `last_read` and before `current`, newest first, found by walking up
+// from node.log.1 until `last_read` turns up. Rotations may go on meanwhile: they only move
+// files to higher indices, so a file still ahead of the walk stays ahead of it and is met
+// (perhaps twice, hence the identity check), and none is skipped; no consistent view of the
+// whole directory is needed, which a reader slower than the rotations might never get. Empty
+// when `last_read` is gone (deleted, or moved away by another tool): then nothing is known to
+// lie in between.
+Expected<std::vector<OpenLog>> files_after(const fs::path& logs_dir, const FileIdentity& last_read,
+                                           const FileIdentity& current) {
+  std::vector<OpenLog> between;
+  for (int index = 1;; ++index) {
+    auto opened = open_log(rotated_log_path(logs_dir, index), index);
+    if (!opened) return tl::unexpected(opened.error());
+    if (!*opened) {
+      // A gap is either the end or a rename caught half way; only a fresh listing tells.
+      const std::vector<int> indices = rotated_indices(logs_dir);
+      if (indices.empty() || indices.back() <= index) return std::vector<OpenLog>{};
+      continue;
+    }
+    const FileIdentity identity = (*opened)->identity;
+    if (identity == last_read) return between;
+    bool seen = identity == current;
+    for (const OpenLog& log : between)
+      seen = seen || log.identity == identity;
+    if (!seen) between.push_back(std::move(**opened));
   }
-  return true;
 }
 
 // node.log now is another file than the one last read (`last_read`, already drained): emits
@@ -298,34 +313,22 @@ bool names_unchanged(const fs::path& logs_dir, const OpenLog& current,
 Expected<std::optional<Cursor>> move_to_new_file(
     const fs::path& logs_dir, std::optional<FileIdentity>& last_read, std::string& buffer,
     const std::function<void(std::string_view)>& emit) {
-  for (int attempt = 1;; ++attempt) {
-    auto current = open_log(current_log_path(logs_dir), 0);
-    if (!current) return tl::unexpected(current.error());
-    if (!*current) return std::nullopt;
-    auto rotated = open_rotated(logs_dir, (*current)->identity);
-    if (!rotated) return tl::unexpected(rotated.error());
-    // A rotation in the middle of looking would make the order of the files uncertain; look
-    // again (the node rotates at most a few times a second), or settle for this view.
-    if (attempt < kSnapshotAttempts && !names_unchanged(logs_dir, **current, *rotated)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      continue;
-    }
-    // rotated[0 .. newer) came after the file last read. When that file is not found (deleted,
-    // or moved away by another tool) there is nothing known to be in between.
-    std::size_t newer = 0;
-    if (last_read) {
-      for (std::size_t i = 0; i < rotated->size(); ++i) {
-        if ((*rotated)[i].identity == *last_read) newer = i;
-      }
-    }
-    for (std::size_t i = newer; i-- > 0;) {
-      if (auto emitted = emit_whole((*rotated)[i], buffer, emit); !emitted) {
+  // node.log first: whatever rotates after this moment is newer than it and is found later,
+  // when node.log changes again.
+  auto current = open_log(current_log_path(logs_dir), 0);
+  if (!current) return tl::unexpected(current.error());
+  if (!*current) return std::nullopt;
+  if (last_read) {
+    auto between = files_after(logs_dir, *last_read, (*current)->identity);
+    if (!between) return tl::unexpected(between.error());
+    for (auto file = between->rbegin(); file != between->rend(); ++file) {
+      if (auto emitted = emit_whole(*file, buffer, emit); !emitted) {
         return tl::unexpected(emitted.error());
       }
-      last_read = (*rotated)[i].identity;
+      last_read = file->identity;
     }
-    return Cursor{std::move((*current)->file), (*current)->identity, 0, 0, std::nullopt};
   }
+  return Cursor{std::move((*current)->file), (*current)->identity, 0, 0, std::nullopt};
 }
 
 }  // namespace

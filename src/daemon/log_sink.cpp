@@ -11,8 +11,10 @@ namespace an::daemon {
 
 RotatingLogFileSink::RotatingLogFileSink(std::shared_ptr<RotatingLogFile> file)
     : file_(std::move(file)) {
-  set_formatter_(
-      std::make_unique<spdlog::pattern_formatter>(kLogLinePattern, spdlog::pattern_time_type::utc));
+  // "\n" on every platform (spdlog would end lines with "\r\n" on Windows): the log file is
+  // one format, written alike by raw stdout/stderr and read by `logs` everywhere.
+  set_formatter_(std::make_unique<spdlog::pattern_formatter>(kLogLinePattern,
+                                                             spdlog::pattern_time_type::utc, "\n"));
 }
 
 void RotatingLogFileSink::sink_it_(const spdlog::details::log_msg& message) {

@@ -71,6 +71,14 @@ struct CreateResult {
 Expected<CreateResult> create_file_exclusively(const std::filesystem::path& path,
                                                std::string_view content, bool owner_only);
 
+// Renames `from` to `to`, replacing `to` if it exists, as POSIX rename() does. `from` may be open
+// (on Windows with delete sharing, as AppendFile and ReadFile open files). On Windows the
+// replacement also works while others hold `to` open with delete sharing (POSIX semantics,
+// Windows 10 1607 and later on NTFS; elsewhere MoveFileExW, which refuses that). A missing `from`
+// fails with std::errc::no_such_file_or_directory. One attempt only: a sharing conflict is
+// reported at once, for the caller to retry later.
+Expected<void> rename_file(const std::filesystem::path& from, const std::filesystem::path& to);
+
 // Creates a directory (and parents). `owner_only`: the last component is 0700 (existing
 // directories are left as they are).
 Expected<void> make_directory(const std::filesystem::path& path, bool owner_only);
@@ -125,10 +133,12 @@ class AppendFile {
   NativeHandle handle_ = kInvalidHandle;
 };
 
-// Identity of a file on disk (device + inode / volume + file index), to notice renames.
+// Identity of a file on disk (device + inode / volume + file ID), to notice renames.
 struct FileIdentity {
   std::uint64_t device = 0;
   std::uint64_t index = 0;
+  // Windows file IDs have 128 bits (ReFS uses them all); this is the upper half, 0 elsewhere.
+  std::uint64_t index_high = 0;
   bool operator==(const FileIdentity&) const = default;
 };
 std::optional<FileIdentity> file_identity(const std::filesystem::path& path);

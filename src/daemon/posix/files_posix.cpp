@@ -184,6 +184,14 @@ Expected<CreateResult> create_file_exclusively(const fs::path& path, std::string
   return fail_errno("cannot create " + quoted(path), link_errno);
 }
 
+Expected<void> rename_file(const fs::path& from, const fs::path& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    int err = errno;
+    return fail_errno("cannot rename " + quoted(from) + " to " + quoted(to), err);
+  }
+  return {};
+}
+
 Expected<void> make_directory(const fs::path& path, bool owner_only) {
   fs::path target = path;
   if (!target.has_filename()) target = target.parent_path();  // "dir/" names "dir"

@@ -209,11 +209,55 @@ Expected<std::uint64_t> size_of(HANDLE file, const char* what) {
   return static_cast<std::uint64_t>(size.QuadPart);
 }
 
+// The serial number of the volume that the handle's file is on, found through its name; 0 if
+// unknown.
+std::uint64_t volume_serial_by_name(HANDLE file) {
+  std::wstring name(MAX_PATH, L'\0');
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    DWORD length = ::GetFinalPathNameByHandleW(file, name.data(), static_cast<DWORD>(name.size()),
+                                               FILE_NAME_NORMALIZED | VOLUME_NAME_DOS);
+    if (length == 0) return 0;
+    if (length < name.size()) {
+      name.resize(length);
+      break;
+    }
+    name.assign(length + 1, L'\0');
+    if (attempt == 1) return 0;
+  }
+  std::wstring root(name.size() + 1, L'\0');
+  if (!::GetVolumePathNameW(name.c_str(), root.data(), static_cast<DWORD>(root.size()))) return 0;
+  DWORD serial = 0;
+  if (!::GetVolumeInformationW(root.c_str(), nullptr, 0, &serial, nullptr, nullptr, nullptr, 0)) {
+    return 0;
+  }
+  return serial;
+}
+
+// FILE_ID_INFO (Windows 8 and later): the 64-bit volume serial number and the full 128-bit file
+// ID. The older BY_HANDLE_FILE_INFORMATION has a 32-bit serial and only 64 bits of the ID, which
+// on ReFS can be the same for two files; it remains the fallback for file systems that do not
+// answer FileIdInfo.
 std::optional<FileIdentity> identity_of(HANDLE file) {
+  FILE_ID_INFO id_info{};
+  if (::GetFileInformationByHandleEx(file, FileIdInfo, &id_info, sizeof id_info)) {
+    FileIdentity identity;
+    identity.device = id_info.VolumeSerialNumber;
+    // Wine (8.0) answers 0 once the file was renamed after the handle was opened: it looks the
+    // volume up under the old name. The file is still on the same volume, which its current name
+    // leads to. Windows itself never gets here for a volume with a serial number.
+    if (identity.device == 0) identity.device = volume_serial_by_name(file);
+    std::uint64_t halves[2];
+    static_assert(sizeof halves == sizeof id_info.FileId.Identifier);
+    std::memcpy(halves, id_info.FileId.Identifier, sizeof halves);
+    identity.index = halves[0];
+    identity.index_high = halves[1];
+    return identity;
+  }
   BY_HANDLE_FILE_INFORMATION info{};
   if (!::GetFileInformationByHandle(file, &info)) return std::nullopt;
   FileIdentity identity;
   identity.device = info.dwVolumeSerialNumber;
+  if (identity.device == 0) identity.device = volume_serial_by_name(file);  // as above
   identity.index = (static_cast<std::uint64_t>(info.nFileIndexHigh) << 32) | info.nFileIndexLow;
   return identity;
 }
@@ -310,6 +354,27 @@ Expected<CreateResult> create_file_exclusively(const std::filesystem::path& path
     return CreateResult{.already_exists = true};
   }
   return win::fail_win("cannot create " + win::display(path), error);
+}
+
+Expected<void> rename_file(const std::filesystem::path& from, const std::filesystem::path& to) {
+  // DELETE access is what a rename needs; full sharing, so that the writer and the readers of a
+  // log file keep their handles across its rotation. BACKUP_SEMANTICS: directories too.
+  win::UniqueHandle file(::CreateFileW(from.c_str(), DELETE | SYNCHRONIZE, kShareAll, nullptr,
+                                       OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, nullptr));
+  if (!file.valid()) {
+    DWORD error = ::GetLastError();
+    return win::fail_win("cannot rename " + win::display(from), error);
+  }
+  DWORD error = posix_replace(file.get(), to);
+  if (error == ERROR_SUCCESS) return {};
+  // A sharing conflict would block MoveFileExW just the same; anything else may be a system or
+  // file system without POSIX renames.
+  if (!is_transient_sharing_error(error)) {
+    file = win::UniqueHandle();
+    if (::MoveFileExW(from.c_str(), to.c_str(), MOVEFILE_REPLACE_EXISTING)) return {};
+    error = ::GetLastError();
+  }
+  return win::fail_win("cannot rename " + win::display(from) + " to " + win::display(to), error);
 }
 
 Expected<void> make_directory(const std::filesystem::path& path, bool owner_only) {
@@ -414,6 +479,10 @@ Expected<void> AppendFile::become_stdout_and_stderr() const {
       return installed;
     }
   }
+  // The C runtime buffers stderr too when it is not a console, unlike POSIX: a library's last
+  // words before a crash would stay in the buffer, and its lines would reach the log late, after
+  // newer ones, or in an older file after a rotation.
+  std::setvbuf(stderr, nullptr, _IONBF, 0);
   return {};
 }
 

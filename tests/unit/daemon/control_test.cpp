@@ -1,11 +1,15 @@
 #include "daemon/control.h"
 
 #include <gtest/gtest.h>
+#if !defined(_WIN32)
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#endif
 
+#include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <string>
 
 #include "daemon/status_file.h"
@@ -14,6 +18,7 @@
 namespace an::daemon {
 namespace {
 
+#if !defined(_WIN32)
 // A child process that holds the data directory's lock like a node does, until told to exit
 // (closing the pipe) or signalled.
 class FakeNode {
@@ -57,6 +62,7 @@ class FakeNode {
   pid_t pid_ = -1;
   int release_fd_ = -1;
 };
+#endif  // !defined(_WIN32)
 
 class ControlTest : public ::testing::Test {
  protected:
@@ -70,6 +76,7 @@ TEST_F(ControlTest, NoNodeMeansNotRunning) {
   EXPECT_FALSE(pid->has_value());
 }
 
+#if !defined(_WIN32)
 TEST_F(ControlTest, DetectsTheLockHolderAsRunning) {
   FakeNode node(paths_, false);
   auto pid = running_node_pid(paths_);
@@ -84,10 +91,93 @@ TEST_F(ControlTest, SecondLockAttemptFailsWhileANodeRuns) {
   ASSERT_TRUE(lock.has_value()) << lock.error().message;
   EXPECT_FALSE(lock->has_value());
 }
+#endif  // !defined(_WIN32)
+
+#if defined(_WIN32)
+// Windows locks belong to handles, not processes, so this process can play the node itself:
+// the lock holder is then only known through the PID file.
+TEST_F(ControlTest, LockHeldInThisProcessIsSeenAsARunningNode) {
+  auto lock = FileLock::try_acquire(paths_.lock_file);
+  ASSERT_TRUE(lock.has_value()) << lock.error().message;
+  ASSERT_TRUE(lock->has_value());
+  ASSERT_TRUE(write_pid_file(paths_.pid_file, current_process_id()));
+  std::ofstream(paths_.status_file) << "{}";
+
+  auto pid = running_node_pid(paths_);
+  ASSERT_TRUE(pid.has_value()) << pid.error().message;
+  ASSERT_TRUE(pid->has_value());
+  EXPECT_EQ(**pid, current_process_id());
+  auto second = FileLock::try_acquire(paths_.lock_file);
+  ASSERT_TRUE(second.has_value()) << second.error().message;
+  EXPECT_FALSE(second->has_value());
+  EXPECT_FALSE(remove_stale_files(paths_));
+  EXPECT_TRUE(std::filesystem::exists(paths_.pid_file));
+  EXPECT_TRUE(std::filesystem::exists(paths_.status_file));
+
+  lock->reset();
+  pid = running_node_pid(paths_);
+  ASSERT_TRUE(pid.has_value()) << pid.error().message;
+  EXPECT_FALSE(pid->has_value());
+  EXPECT_TRUE(remove_stale_files(paths_));
+  EXPECT_FALSE(std::filesystem::exists(paths_.pid_file));
+  EXPECT_FALSE(std::filesystem::exists(paths_.status_file));
+}
+
+TEST_F(ControlTest, LockHolderWithoutAPidFileIsAnError) {
+  auto lock = FileLock::try_acquire(paths_.lock_file);
+  ASSERT_TRUE(lock.has_value()) << lock.error().message;
+  ASSERT_TRUE(lock->has_value());
+  auto pid = running_node_pid(paths_);
+  ASSERT_TRUE(pid.has_value()) << pid.error().message;
+  ASSERT_TRUE(pid->has_value());
+  EXPECT_EQ(**pid, 0);  // held, holder unknown
+  auto result = stop_node(paths_, std::chrono::seconds(1), [](std::string_view) {});
+  ASSERT_FALSE(result.has_value());
+  EXPECT_NE(result.error().message.find("PID is unknown"), std::string::npos)
+      << result.error().message;
+}
+
+// The Windows stop path end to end, with this process as the node: the request goes through the
+// named stop event to the listener, whose callback "shuts down" by releasing the lock.
+TEST_F(ControlTest, StopAsksThroughTheStopEventAndSeesTheLockReleased) {
+  auto lock = FileLock::try_acquire(paths_.lock_file);
+  ASSERT_TRUE(lock.has_value()) << lock.error().message;
+  ASSERT_TRUE(lock->has_value());
+  ASSERT_TRUE(write_pid_file(paths_.pid_file, current_process_id()));
+
+  std::mutex mutex;
+  int requests = 0;
+  auto listener = StopRequestListener::start([&] {
+    std::lock_guard guard(mutex);
+    ++requests;
+    lock->reset();
+  });
+  ASSERT_TRUE(listener.has_value()) << listener.error().message;
+
+  auto result = stop_node(paths_, std::chrono::seconds(30), [](std::string_view) {});
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  EXPECT_EQ(result->outcome, StopResult::Outcome::kStopped);
+  EXPECT_EQ(result->pid, current_process_id());
+  EXPECT_TRUE(result->removed_stale_files);
+  EXPECT_FALSE(std::filesystem::exists(paths_.pid_file));
+  listener->reset();
+  std::lock_guard guard(mutex);
+  EXPECT_EQ(requests, 1);
+}
+
+TEST_F(ControlTest, AProcessWithoutAStopListenerDoesNotAcceptStopRequests) {
+  auto sent = request_graceful_stop(current_process_id());
+  ASSERT_FALSE(sent.has_value());
+  EXPECT_NE(sent.error().message.find("does not accept stop requests"), std::string::npos)
+      << sent.error().message;
+  EXPECT_FALSE(request_graceful_stop(0).has_value());
+  EXPECT_FALSE(kill_process(-1).has_value());
+}
+#endif  // defined(_WIN32)
 
 TEST_F(ControlTest, StalePidFileOfALiveUnrelatedProcessIsNotRunning) {
   // Our own PID is alive and unrelated to any node; nobody holds the lock.
-  ASSERT_TRUE(write_pid_file(paths_.pid_file, ::getpid()));
+  ASSERT_TRUE(write_pid_file(paths_.pid_file, current_process_id()));
   auto pid = running_node_pid(paths_);
   ASSERT_TRUE(pid.has_value());
   EXPECT_FALSE(pid->has_value());
@@ -106,6 +196,7 @@ TEST_F(ControlTest, StopWhenNotRunning) {
   EXPECT_FALSE(result->removed_stale_files);
 }
 
+#if !defined(_WIN32)
 TEST_F(ControlTest, StopEndsANodeThatHonoursSigterm) {
   FakeNode node(paths_, false);
   std::vector<std::string> progress;
@@ -148,16 +239,35 @@ TEST_F(ControlTest, CleanupRemovesStaleFilesOnlyWhenNoNodeHoldsTheLock) {
   EXPECT_FALSE(std::filesystem::exists(paths_.status_file));
   EXPECT_FALSE(remove_stale_files(paths_));
 }
+#endif  // !defined(_WIN32)
+
+void set_environment(const char* name, const char* value) {
+#if defined(_WIN32)
+  ::_putenv_s(name, value);
+#else
+  ::setenv(name, value, 1);
+#endif
+}
+
+void unset_environment(const char* name) {
+#if defined(_WIN32)
+  ::_putenv_s(name, "");  // an empty value removes the variable
+#else
+  ::unsetenv(name);
+#endif
+}
 
 TEST(DaemonDetectionTest, FollowsTheEnvironmentMarker) {
-  ::unsetenv(kDaemonEnvVar);
+  unset_environment(kDaemonEnvVar);
   EXPECT_FALSE(is_daemon_process());
-  ::setenv(kDaemonEnvVar, "1", 1);
+  set_environment(kDaemonEnvVar, "1");
   EXPECT_TRUE(is_daemon_process());
-  ::setenv(kDaemonEnvVar, "0", 1);
+  set_environment(kDaemonEnvVar, "0");
   EXPECT_FALSE(is_daemon_process());
-  ::unsetenv(kDaemonEnvVar);
+  unset_environment(kDaemonEnvVar);
 }
+
+#if !defined(_WIN32)
 
 TEST(ProcessTest, ExistenceOfSelfAndOfAReapedChild) {
   EXPECT_TRUE(process_exists(current_process_id()));
@@ -178,6 +288,7 @@ TEST(ProcessTest, AZombieCountsAsGone) {
   EXPECT_FALSE(process_exists(child));
   ::waitpid(child, nullptr, 0);
 }
+#endif  // !defined(_WIN32)
 
 }  // namespace
 }  // namespace an::daemon

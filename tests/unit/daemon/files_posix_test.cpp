@@ -1,4 +1,8 @@
+// POSIX specifics of the platform layer (file modes, chmod); the behaviour every platform shares
+// is tested in platform_files_test.cpp.
 #include "daemon/platform.h"
+
+#if !defined(_WIN32)
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -12,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace an::daemon {
 namespace {
 
@@ -20,15 +26,7 @@ namespace fs = std::filesystem;
 // A fresh directory per test, removed afterwards.
 class FilesPosixTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "an-files-test-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
+  void SetUp() override { ASSERT_FALSE(dir_.empty()); }
 
   static std::string read(const fs::path& path) {
     std::ifstream in(path, std::ios::binary);
@@ -49,7 +47,8 @@ class FilesPosixTest : public ::testing::Test {
     return names;
   }
 
-  fs::path dir_;
+  test::TempDir temp_;
+  const fs::path dir_ = temp_.path();
 };
 
 TEST_F(FilesPosixTest, AtomicWriteReplacesContentAndLeavesNoTemporaryFile) {
@@ -259,3 +258,5 @@ TEST_F(FilesPosixTest, ReadFileOpenOfMissingFileSaysWhy) {
 
 }  // namespace
 }  // namespace an::daemon
+
+#endif  // !defined(_WIN32)

@@ -1,8 +1,10 @@
 #include "daemon/log_reader.h"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
+#if !defined(_WIN32)
+#include <fcntl.h>
 #include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "daemon/log_file.h"
+#include "support/temp_dir.h"
 
 namespace an::daemon {
 namespace {
@@ -40,15 +43,7 @@ std::string joined(const std::vector<std::string>& lines) {
 
 class LogReaderTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "an-logreader-test-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    logs_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(logs_, ignored);
-  }
+  void SetUp() override { ASSERT_FALSE(logs_.empty()); }
 
   void write(const std::string& name, const std::string& content) {
     std::ofstream(logs_ / name, std::ios::binary) << content;
@@ -59,7 +54,8 @@ class LogReaderTest : public ::testing::Test {
     return lines ? *lines : std::vector<std::string>{};
   }
 
-  fs::path logs_;
+  test::TempDir temp_;
+  const fs::path logs_ = temp_.path();
 };
 
 TEST_F(LogReaderTest, TailTakesTheLastLinesOfNodeLog) {
@@ -141,6 +137,8 @@ TEST_F(LogReaderTest, TailCutsGiantLines) {
   EXPECT_EQ(last[1], "small");
 }
 
+#if !defined(_WIN32)
+// Needs a sparse file: NTFS would write the gigabyte of zeros.
 TEST_F(LogReaderTest, TailOfAGigabyteFileReadsOnlyItsEnd) {
   constexpr std::uint64_t kGigabyte = 1024ull * 1024 * 1024;
   {
@@ -159,6 +157,7 @@ TEST_F(LogReaderTest, TailOfAGigabyteFileReadsOnlyItsEnd) {
   EXPECT_EQ(*lines, numbered("line ", 51, 100));
   EXPECT_LT(stats.bytes_read, 256u * 1024);
 }
+#endif  // !defined(_WIN32)
 
 // ---- follow ---------------------------------------------------------------------------------
 
@@ -291,7 +290,11 @@ TEST_F(LogReaderTest, FollowSeesEveryLineOnceAcrossManyRotations) {
   });
   writer.join();
   EXPECT_GT((*log)->rotation_count(), 20u);
-  ASSERT_TRUE(follower.wait_for_lines(kLines));
+  EXPECT_EQ((*log)->error_count(), 0u) << (*log)->last_error();
+  ASSERT_TRUE(follower.wait_for_lines(kLines))
+      << "after " << follower.output().size() << " bytes:\n"
+      << follower.output().substr(follower.output().size() > 300 ? follower.output().size() - 300
+                                                                 : 0);
   follower.stop();
   ASSERT_TRUE(follower.result()) << follower.result().error().message;
 

@@ -1,7 +1,6 @@
 #include "daemon/status_file.h"
 
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
 #include <fstream>
 
