@@ -16,6 +16,8 @@ constexpr auto kPollInterval = std::chrono::milliseconds(2);
 constexpr auto kKillGrace = std::chrono::seconds(5);
 // Between the lock's release and the process's disappearance only the exit itself remains.
 constexpr auto kExitGrace = std::chrono::seconds(2);
+// Between attempts of a starting node to take a lock someone else holds for a moment.
+constexpr auto kLockRetryInterval = std::chrono::milliseconds(10);
 
 // Polls until the lock is free or the deadline passes; true when free.
 Expected<bool> wait_for_lock_release(const DataPaths& paths,
@@ -59,6 +61,25 @@ Expected<std::optional<ProcessId>> running_node_pid(const DataPaths& paths) {
   auto from_file = read_pid_file(paths.pid_file);
   if (from_file && from_file->has_value()) return *from_file;
   return std::optional<ProcessId>(0);
+}
+
+Expected<FileLock> acquire_node_lock(const DataPaths& paths, ProcessId& running_pid) {
+  const auto deadline = std::chrono::steady_clock::now() + kLockRetryWindow;
+  for (;;) {
+    auto lock = FileLock::try_acquire(paths.lock_file);
+    if (!lock) return tl::unexpected(lock.error());
+    if (lock->has_value()) return std::move(**lock);
+    auto holder = FileLock::holder(paths.lock_file);
+    auto recorded = read_pid_file(paths.pid_file);
+    running_pid = holder && holder->has_value() ? **holder : 0;
+    bool holder_is_node =
+        running_pid != 0 && recorded && recorded->has_value() && **recorded == running_pid;
+    if (holder_is_node || std::chrono::steady_clock::now() >= deadline) {
+      if (running_pid == 0 && recorded && recorded->has_value()) running_pid = **recorded;
+      return fail("already running (PID " + std::to_string(running_pid) + ")");
+    }
+    std::this_thread::sleep_for(kLockRetryInterval);
+  }
 }
 
 bool remove_stale_files(const DataPaths& paths) {

@@ -24,6 +24,16 @@ bool is_daemon_process();
 // PID of the node holding the data directory's lock, nullopt when no node runs there.
 Expected<std::optional<ProcessId>> running_node_pid(const DataPaths& paths);
 
+// How long a starting node waits for a transient lock holder (a CLI cleaning stale files) before
+// concluding that another node runs here.
+inline constexpr auto kLockRetryWindow = std::chrono::milliseconds(500);
+
+// Takes the data directory's lock for a starting node. When another node holds it, fails with
+// "already running (PID n)" and sets `running_pid` to n (0 when unknown). A holder that is not
+// a node (no matching PID file: a CLI removing stale files) is waited for up to
+// kLockRetryWindow.
+Expected<FileLock> acquire_node_lock(const DataPaths& paths, ProcessId& running_pid);
+
 // Removes the PID and status files of a node that is no longer running. Takes the lock while
 // doing so, so it never removes the files of a node that is just starting. Returns true when
 // something was removed.

@@ -34,7 +34,8 @@ class FileLock {
   static Expected<std::optional<FileLock>> try_acquire(const std::filesystem::path& path);
 
   // Who holds the lock now, without taking it. nullopt: nobody. A value of 0 means "held, but
-  // the OS does not say by whom" (then the PID file is the best source).
+  // the OS does not say by whom" (then the PID file is the best source). Windows has no such
+  // query: try_acquire writes the holder's PID into the file, and this reads it back.
   // POSIX caveat: never call this from the process holding the lock (closing any descriptor of
   // the file drops a process's fcntl locks).
   static Expected<std::optional<ProcessId>> holder(const std::filesystem::path& path);
@@ -229,6 +230,10 @@ class ReadyWriter {
   explicit ReadyWriter(NativeHandle handle) : handle_(handle) {}
   NativeHandle handle_ = kInvalidHandle;
 };
+
+// Whether this process has a terminal to talk to: POSIX: a controlling terminal (/dev/tty opens);
+// Windows: a console. A daemon started by spawn_detached has neither.
+bool attached_to_console();
 
 // Points stdin at the null device.
 Expected<void> redirect_stdin_to_null();

@@ -7,11 +7,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <set>
-#include <thread>
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "daemon/control.h"
 #include "daemon/log_file.h"
 #include "daemon/log_sink.h"
 #include "daemon/paths.h"
@@ -38,9 +38,6 @@ constexpr auto kRotationCheckInterval = std::chrono::seconds(1);
 // Peer changes come in bursts (connect, identify, a bootstrap wave): the status file is written
 // once per burst, at most this long after the change.
 constexpr auto kStatusWriteDelay = std::chrono::milliseconds(200);
-// How long a starting node waits for a transient lock holder (a CLI cleaning stale files) before
-// concluding that another node runs here.
-constexpr auto kLockRetryWindow = std::chrono::milliseconds(500);
 
 // Bootstrap redial: exponential backoff while disconnected, with jitter so that many nodes
 // restarted together do not dial in lockstep.
@@ -73,7 +70,6 @@ class NodeProcess {
 
  private:
   int fail_start(const std::string& reason, daemon::ProcessId running_pid = 0);
-  Expected<daemon::FileLock> acquire_lock(daemon::ProcessId& running_pid);
   void write_status();
   void request_status_write();
   void schedule_status();
@@ -142,32 +138,13 @@ int NodeProcess::fail_start(const std::string& reason, daemon::ProcessId running
   return 1;
 }
 
-Expected<daemon::FileLock> NodeProcess::acquire_lock(daemon::ProcessId& running_pid) {
-  auto deadline = std::chrono::steady_clock::now() + kLockRetryWindow;
-  for (;;) {
-    auto lock = daemon::FileLock::try_acquire(paths_.lock_file);
-    if (!lock) return tl::unexpected(lock.error());
-    if (lock->has_value()) return std::move(**lock);
-    auto holder = daemon::FileLock::holder(paths_.lock_file);
-    auto recorded = daemon::read_pid_file(paths_.pid_file);
-    running_pid = holder && holder->has_value() ? **holder : 0;
-    bool holder_is_node =
-        running_pid != 0 && recorded && recorded->has_value() && **recorded == running_pid;
-    if (holder_is_node || std::chrono::steady_clock::now() >= deadline) {
-      if (running_pid == 0 && recorded && recorded->has_value()) running_pid = **recorded;
-      return fail("already running (PID " + std::to_string(running_pid) + ")");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-}
-
 int NodeProcess::run() {
   const auto& options = launch_.options;
   if (auto made = daemon::make_directory(paths_.data_dir, false); !made) {
     return fail_start(made.error().message);
   }
   daemon::ProcessId running_pid = 0;
-  auto lock = acquire_lock(running_pid);
+  auto lock = daemon::acquire_node_lock(paths_, running_pid);
   if (!lock) return fail_start(lock.error().message, running_pid);
 
   if (auto made = daemon::make_directory(paths_.logs_dir, false); !made) {

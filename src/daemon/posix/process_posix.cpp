@@ -344,9 +344,16 @@ Expected<DetachedChild> spawn_detached(
         "in the background; use `run` instead");
   }
   int pipe_fds[2];
+  // Both ends close on exec: another thread may fork and exec a child of its own meanwhile, and
+  // a node holding a copy of the write end would keep the parent waiting for EOF. Only our own
+  // child clears the flag on the write end, between fork and exec.
+#if defined(__APPLE__)
   if (::pipe(pipe_fds) != 0) return fail_errno("cannot create a pipe");
-  // The read end must not leak into the child; the write end is inherited on purpose.
   ::fcntl(pipe_fds[0], F_SETFD, FD_CLOEXEC);
+  ::fcntl(pipe_fds[1], F_SETFD, FD_CLOEXEC);
+#else
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail_errno("cannot create a pipe");
+#endif
   int ready_fd = pipe_fds[1];
 
   int output_fd = ::open(output_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -393,6 +400,7 @@ Expected<DetachedChild> spawn_detached(
       child_fail(ready_fd, "chdir");
     }
     ::umask(022);
+    if (::fcntl(ready_fd, F_SETFD, 0) != 0) child_fail(ready_fd, "ready channel");
     ::execve(plan.argv[0], plan.argv.data(), plan.envp.data());
     child_fail(ready_fd, "exec");
   }
@@ -400,6 +408,15 @@ Expected<DetachedChild> spawn_detached(
   ::close(output_fd);
   ::close(null_fd);
   return DetachedChild{pid, ReadyReader(pipe_fds[0])};
+}
+
+bool attached_to_console() {
+  // ENXIO is the answer without a controlling terminal; any other failure (no /dev/tty in a
+  // minimal container) leaves nothing to talk to either.
+  int fd = ::open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
 }
 
 Expected<void> redirect_stdin_to_null() {

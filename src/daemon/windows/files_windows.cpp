@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -67,6 +68,42 @@ void unlock_range(HANDLE file) {
   where.Offset = kLockOffsetLow;
   where.OffsetHigh = kLockOffsetHigh;
   ::UnlockFileEx(file, 0, kLockLength, 0, &where);
+}
+
+// Windows cannot say who holds a lock, so the holder writes its PID into the lock file (outside
+// the locked byte, so others may read it) for holder() to report. Fixed width: a reader racing
+// the write of a new holder never sees a shorter number spliced onto a longer old one.
+constexpr int kHolderDigits = 20;
+constexpr DWORD kHolderRecordSize = kHolderDigits + 1;  // digits and '\n'
+
+// `file` was just opened, so its file pointer is at the start. Best effort: without the record,
+// holder() says "held, holder unknown".
+void record_holder(HANDLE file) {
+  char text[kHolderRecordSize + 1];
+  std::snprintf(text, sizeof(text), "%0*lu\n", kHolderDigits,
+                static_cast<unsigned long>(::GetCurrentProcessId()));
+  DWORD written = 0;
+  if (::WriteFile(file, text, kHolderRecordSize, &written, nullptr) &&
+      written == kHolderRecordSize) {
+    ::SetEndOfFile(file);
+  }
+}
+
+// The PID record_holder wrote, or 0 when there is none or it names no live process (a holder
+// that crashed left it behind, and the next one has not yet replaced it).
+ProcessId recorded_holder(HANDLE file) {
+  char text[kHolderRecordSize + 1] = {};
+  DWORD got = 0;
+  if (!::ReadFile(file, text, sizeof(text), &got, nullptr) || got != kHolderRecordSize ||
+      text[kHolderDigits] != '\n') {
+    return 0;
+  }
+  ProcessId pid = 0;
+  for (int i = 0; i < kHolderDigits; ++i) {
+    if (text[i] < '0' || text[i] > '9' || pid > 0xFFFFFFFF) return 0;
+    pid = pid * 10 + (text[i] - '0');
+  }
+  return process_exists(pid) ? pid : 0;
 }
 
 // Writes everything or returns the error.
@@ -277,7 +314,10 @@ Expected<std::optional<FileLock>> FileLock::try_acquire(const std::filesystem::p
   }
   for (int attempt = 0;; ++attempt) {
     DWORD error = lock_range(file.get());
-    if (error == ERROR_SUCCESS) return std::optional<FileLock>(FileLock(file.release()));
+    if (error == ERROR_SUCCESS) {
+      record_holder(file.get());
+      return std::optional<FileLock>(FileLock(file.release()));
+    }
     if (error != ERROR_LOCK_VIOLATION) {
       return win::fail_win("cannot lock " + win::display(path), error);
     }
@@ -287,8 +327,9 @@ Expected<std::optional<FileLock>> FileLock::try_acquire(const std::filesystem::p
 }
 
 Expected<std::optional<ProcessId>> FileLock::holder(const std::filesystem::path& path) {
-  // Windows has no "who holds this lock" query: take it for an instant instead. Unlike POSIX
-  // record locks this is safe from the holding process too, as locks belong to handles.
+  // Windows has no "who holds this lock" query: take it for an instant instead, and read the
+  // holder's own record when it is taken. Unlike POSIX record locks this is safe from the
+  // holding process too, as locks belong to handles.
   win::UniqueHandle file(::CreateFileW(path.c_str(), GENERIC_READ, kShareAll, nullptr,
                                        OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr));
   if (!file.valid()) {
@@ -303,7 +344,7 @@ Expected<std::optional<ProcessId>> FileLock::holder(const std::filesystem::path&
     unlock_range(file.get());
     return std::optional<ProcessId>{};
   }
-  if (error == ERROR_LOCK_VIOLATION) return std::optional<ProcessId>(0);
+  if (error == ERROR_LOCK_VIOLATION) return std::optional<ProcessId>(recorded_holder(file.get()));
   return win::fail_win("cannot query lock " + win::display(path), error);
 }
 
@@ -481,8 +522,15 @@ Expected<void> AppendFile::become_stdout_and_stderr() const {
   }
   // The C runtime buffers stderr too when it is not a console, unlike POSIX: a library's last
   // words before a crash would stay in the buffer, and its lines would reach the log late, after
-  // newer ones, or in an older file after a rotation.
-  std::setvbuf(stderr, nullptr, _IONBF, 0);
+  // newer ones, or in an older file after a rotation. Only once, and under the stream's lock:
+  // setvbuf discards what the buffer holds, and at a rotation other threads may be writing.
+  static std::once_flag stderr_unbuffered;
+  std::call_once(stderr_unbuffered, [] {
+    ::_lock_file(stderr);
+    std::fflush(stderr);
+    std::setvbuf(stderr, nullptr, _IONBF, 0);
+    ::_unlock_file(stderr);
+  });
   return {};
 }
 

@@ -495,6 +495,10 @@ Expected<DetachedChild> spawn_detached(
                        ReadyReader(ready_read.release())};
 }
 
+bool attached_to_console() {
+  return ::GetConsoleWindow() != nullptr;
+}
+
 Expected<void> redirect_stdin_to_null() {
   win::UniqueHandle null_input(::CreateFileW(L"NUL", GENERIC_READ,
                                              FILE_SHARE_READ | FILE_SHARE_WRITE, nullptr,

@@ -127,7 +127,14 @@ TEST_F(ControlTest, LockHolderWithoutAPidFileIsAnError) {
   auto lock = FileLock::try_acquire(paths_.lock_file);
   ASSERT_TRUE(lock.has_value()) << lock.error().message;
   ASSERT_TRUE(lock->has_value());
+  // The holder's record in the lock file names it even before a PID file exists.
   auto pid = running_node_pid(paths_);
+  ASSERT_TRUE(pid.has_value()) << pid.error().message;
+  ASSERT_TRUE(pid->has_value());
+  EXPECT_EQ(**pid, current_process_id());
+  // Without a readable record (a damaged lock file) and without a PID file nobody knows.
+  std::ofstream(paths_.lock_file, std::ios::binary) << "garbage";
+  pid = running_node_pid(paths_);
   ASSERT_TRUE(pid.has_value()) << pid.error().message;
   ASSERT_TRUE(pid->has_value());
   EXPECT_EQ(**pid, 0);  // held, holder unknown

@@ -118,10 +118,16 @@ TEST_F(PlatformFilesTest, FileLockIsExclusiveWithinOneProcess) {
   auto holder = FileLock::holder(lock_file);
   ASSERT_TRUE(holder) << holder.error().message;
   ASSERT_TRUE(holder->has_value());
-  EXPECT_EQ(**holder, 0);  // Windows does not say who holds it
-  // Others may still read the lock file: the locked byte lies far beyond its content.
-  std::ofstream(lock_file, std::ios::binary) << "12345";
-  EXPECT_EQ(read(lock_file), "12345");
+  // Windows does not say who holds a lock; the holder's own record in the file does.
+  EXPECT_EQ(**holder, current_process_id());
+  // Others may still read and write the lock file: the locked byte lies far beyond its content.
+  // A record that is not one reads as "holder unknown".
+  std::ofstream(lock_file, std::ios::binary) << "not a PID record";
+  EXPECT_EQ(read(lock_file), "not a PID record");
+  holder = FileLock::holder(lock_file);
+  ASSERT_TRUE(holder) << holder.error().message;
+  ASSERT_TRUE(holder->has_value());
+  EXPECT_EQ(**holder, 0);
 
   first->reset();
   auto third = FileLock::try_acquire(lock_file);
