@@ -8,12 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "support/temp_dir.h"
@@ -97,40 +95,6 @@ TEST_F(FilesPosixTest, SecondExclusiveCreatorIsToldTheFileExists) {
   EXPECT_EQ(names_in_dir(), std::vector<std::string>{"node.key"});
 }
 
-TEST_F(FilesPosixTest, ConcurrentExclusiveCreatorsHaveExactlyOneWinner) {
-  constexpr int kThreads = 8;
-  const fs::path file = dir_ / "node.key";
-  std::atomic<int> winners{0};
-  std::atomic<int> losers{0};
-  std::atomic<int> errors{0};
-  std::atomic<int> winning_thread{-1};
-  std::atomic<bool> go{false};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      while (!go.load())
-        std::this_thread::yield();
-      auto created = create_file_exclusively(file, "content of " + std::to_string(t), true);
-      if (!created) {
-        errors.fetch_add(1);
-      } else if (created->already_exists) {
-        losers.fetch_add(1);
-      } else {
-        winners.fetch_add(1);
-        winning_thread.store(t);
-      }
-    });
-  }
-  go.store(true);
-  for (auto& thread : threads)
-    thread.join();
-  EXPECT_EQ(winners.load(), 1);
-  EXPECT_EQ(losers.load(), kThreads - 1);
-  EXPECT_EQ(errors.load(), 0);
-  EXPECT_EQ(read(file), "content of " + std::to_string(winning_thread.load()));
-  EXPECT_EQ(names_in_dir(), std::vector<std::string>{"node.key"});
-}
-
 TEST_F(FilesPosixTest, MakeDirectoryCreatesParentsAndMakesTheLastPrivate) {
   const fs::path keys = dir_ / "a" / "b" / "keys";
   ASSERT_TRUE(make_directory(keys, /*owner_only=*/true));
@@ -173,55 +137,6 @@ TEST(PrivatePermissionsFix, QuotesThePathForTheShell) {
   EXPECT_EQ(private_permissions_fix("it's"), "chmod 600 'it'\\''s'");
 }
 
-TEST_F(FilesPosixTest, AppendFileAppendsAndCountsOtherWritersInItsSize) {
-  const fs::path file = dir_ / "node.log";
-  {
-    std::ofstream existing(file);
-    existing << "old\n";
-  }
-  auto log = AppendFile::open(file);
-  ASSERT_TRUE(log);
-  ASSERT_TRUE(log->write("one\n"));
-  // A second descriptor stands for raw writes to stdout/stderr by other code.
-  auto other = AppendFile::open(file);
-  ASSERT_TRUE(other);
-  ASSERT_TRUE(other->write("raw\n"));
-  ASSERT_TRUE(log->write("two\n"));
-  EXPECT_EQ(read(file), "old\none\nraw\ntwo\n");
-  auto size = log->size();
-  ASSERT_TRUE(size);
-  EXPECT_EQ(*size, 16u);
-
-  AppendFile moved = std::move(*log);
-  EXPECT_FALSE(log->is_open());
-  EXPECT_TRUE(moved.is_open());
-  EXPECT_FALSE(log->write("x"));
-  moved.close();
-  EXPECT_FALSE(moved.is_open());
-}
-
-TEST_F(FilesPosixTest, AppendFileWritesLargeBuffersWhole) {
-  const fs::path file = dir_ / "big";
-  auto log = AppendFile::open(file);
-  ASSERT_TRUE(log);
-  const std::string big(3 * 1024 * 1024 + 7, 'x');
-  ASSERT_TRUE(log->write(big));
-  EXPECT_EQ(fs::file_size(file), big.size());
-}
-
-TEST_F(FilesPosixTest, FileIdentityFollowsTheFileNotTheName) {
-  const fs::path file = dir_ / "node.log";
-  const fs::path moved = dir_ / "node.log.1";
-  ASSERT_TRUE(write_file_atomically(file, "x", false));
-  auto before = file_identity(file);
-  ASSERT_TRUE(before);
-  fs::rename(file, moved);
-  EXPECT_EQ(file_identity(moved), before);
-  EXPECT_EQ(file_identity(file), std::nullopt);
-  ASSERT_TRUE(write_file_atomically(file, "y", false));
-  EXPECT_NE(file_identity(file), before);
-}
-
 TEST_F(FilesPosixTest, ReadFileReadsAtOffsetsAndSurvivesRenameAndDelete) {
   const fs::path file = dir_ / "node.log";
   ASSERT_TRUE(write_file_atomically(file, "0123456789", false));
@@ -247,13 +162,6 @@ TEST_F(FilesPosixTest, ReadFileReadsAtOffsetsAndSurvivesRenameAndDelete) {
   auto size = reader->size();
   ASSERT_TRUE(size);
   EXPECT_EQ(*size, 10u);
-}
-
-TEST_F(FilesPosixTest, ReadFileOpenOfMissingFileSaysWhy) {
-  auto reader = ReadFile::open(dir_ / "missing");
-  ASSERT_FALSE(reader);
-  EXPECT_EQ(reader.error().code, std::errc::no_such_file_or_directory);
-  EXPECT_NE(reader.error().message.find("missing"), std::string::npos);
 }
 
 }  // namespace

@@ -26,52 +26,17 @@
 #include <vector>
 
 #include "daemon/log_sink.h"
+#include "support/log_files.h"
 #include "support/temp_dir.h"
 
 namespace an::daemon {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    lines.push_back(line);
-  return lines;
-}
-
-// Highest k with node.log.k present, 0 when there is none.
-int highest_rotated_index(const fs::path& logs_dir) {
-  int highest = 0;
-  for (const auto& entry : fs::directory_iterator(logs_dir)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind("node.log.", 0) != 0 || name == "node.log.new") continue;
-    highest = std::max(highest, std::stoi(name.substr(9)));
-  }
-  return highest;
-}
-
-// All lines of node.log.K … node.log.1, node.log: oldest first.
-std::vector<std::string> all_lines_oldest_first(const fs::path& logs_dir) {
-  std::vector<std::string> lines;
-  for (int index = highest_rotated_index(logs_dir); index >= 1; --index) {
-    for (auto& line : split_lines(read_file(rotated_log_path(logs_dir, index)))) {
-      lines.push_back(std::move(line));
-    }
-  }
-  for (auto& line : split_lines(read_file(current_log_path(logs_dir)))) {
-    lines.push_back(std::move(line));
-  }
-  return lines;
-}
+using test::all_lines_oldest_first;
+using test::highest_rotated_index;
+using test::read_file;
+using test::split_lines;
 
 class LogFileTest : public ::testing::Test {
  protected:
