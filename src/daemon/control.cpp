@@ -131,7 +131,21 @@ Expected<StopResult> stop_node(const DataPaths& paths, std::chrono::milliseconds
   }
   auto released = wait_for_lock_release(paths, deadline);
   if (!released) return tl::unexpected(released.error());
-  if (*released) {
+  std::optional<ProcessId> holder_now;
+  if (!*released) {
+    // Asked again before killing: on Windows the holder's PID is a record the node writes just
+    // after taking the lock, so a stop that raced a start may have read the previous holder's,
+    // which may now be another program's PID. Seconds later the record is the node's.
+    auto again = running_node_pid(paths);
+    if (!again) return tl::unexpected(again.error());
+    holder_now = *again;
+    if (holder_now.has_value() && *holder_now > 0 && *holder_now != result.pid) {
+      return fail("the node holding " + paths.lock_file.string() + " is PID " +
+                  std::to_string(*holder_now) + ", not PID " + std::to_string(result.pid) +
+                  " as first read; nothing was killed, run stop again");
+    }
+  }
+  if (*released || !holder_now.has_value()) {
     result.outcome = StopResult::Outcome::kStopped;
   } else {
     auto seconds = std::chrono::duration<double>(timeout).count();

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -389,6 +390,37 @@ TEST_F(LifecycleTest, StopEscalatesToKillAfterTimeout) {
   std::string log = log_text();
   EXPECT_NE(log.find("stop request ignored"), std::string::npos) << log;
   EXPECT_EQ(log.find("shutting down"), std::string::npos) << log;
+}
+
+// Before killing, stop asks again who holds the lock. On Windows the answer is a record the node
+// writes into node.lock just after taking the lock; a stop racing a start could have read the
+// previous holder's, whose PID may now be another program's. Here the record is made to name
+// this test process while stop waits: on Windows stop must then kill nobody; on POSIX the OS
+// names the lock holder and the record is not consulted, so the node is killed as usual.
+TEST_F(LifecycleTest, StopKillsOnlyTheProcessThatStillHoldsTheLock) {
+  Report report = start({"--ignore-stop"});
+  ASSERT_TRUE(report.ok) << report.raw;
+  const ProcessId unrelated = current_process_id();
+  auto point_record_elsewhere = [&](ProcessId) {
+    char record[32];
+    std::snprintf(record, sizeof(record), "%020lld\n", static_cast<long long>(unrelated));
+    std::ofstream(paths_.lock_file, std::ios::binary) << record;
+    return false;  // not accepted: stop goes on with its own request, then the timeout
+  };
+  auto stopped =
+      stop_node(paths_, std::chrono::seconds(2), ignore_progress, point_record_elsewhere);
+#if defined(_WIN32)
+  ASSERT_FALSE(stopped) << "stop must not kill PID " << unrelated;
+  EXPECT_NE(stopped.error().message.find("nothing was killed"), std::string::npos)
+      << stopped.error().message;
+  EXPECT_TRUE(process_exists(report.pid));
+  ASSERT_TRUE(kill_process(report.pid));
+#else
+  ASSERT_TRUE(stopped) << stopped.error().message;
+  EXPECT_EQ(stopped->outcome, StopResult::Outcome::kKilled);
+  EXPECT_EQ(stopped->pid, report.pid);
+#endif
+  EXPECT_TRUE(wait_until_gone(report.pid, kExitTimeout));
 }
 
 TEST_F(LifecycleTest, StalePidFileIsIgnoredAndReplaced) {
