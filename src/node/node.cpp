@@ -20,10 +20,10 @@
 #include "node/listen_addresses.h"
 #include "node/p2pd_server.h"
 #include "p2p/connmgr/connection_manager.h"
-#include "p2p/net/dht.h"
+#include "p2p/kad/io/dht.h"
 #include "p2p/net/host.h"
-#include "p2p/net/relay_client.h"
-#include "p2p/net/relay_service.h"
+#include "p2p/relay/io/relay_client.h"
+#include "p2p/relay/io/relay_service.h"
 #include "rpc/control_server.h"
 #include "rpc/endpoint.h"
 #include "util/version.h"
@@ -93,9 +93,9 @@ class NodeProcess {
   std::shared_ptr<spdlog::logger> logger_;
   asio::io_context io_;
   std::unique_ptr<p2p::net::Host> host_;
-  std::unique_ptr<p2p::net::Dht> dht_;
-  std::unique_ptr<p2p::net::RelayService> relay_service_;
-  std::unique_ptr<p2p::net::RelayClient> relay_client_;
+  std::unique_ptr<p2p::kad::Dht> dht_;
+  std::unique_ptr<p2p::relay::RelayService> relay_service_;
+  std::unique_ptr<p2p::relay::RelayClient> relay_client_;
   // Direct listen addresses (without /p2p/), and the relays whose reservation we keep.
   std::vector<p2p::Multiaddr> direct_addresses_;
   std::set<p2p::PeerId> kept_relays_;
@@ -166,10 +166,10 @@ int NodeProcess::run() {
 
   const auto pid = daemon::current_process_id();
   const auto dht_mode =
-      dht_server_mode(options) ? p2p::net::DhtMode::kServer : p2p::net::DhtMode::kClient;
+      dht_server_mode(options) ? p2p::kad::DhtMode::kServer : p2p::kad::DhtMode::kClient;
   logger_->info("agentnetwork {} starting: pid {}, data dir {}, role {}, DHT {} mode", kVersion,
                 pid, paths_.data_dir.string(), role_name(options.role),
-                p2p::net::dht_mode_name(dht_mode));
+                p2p::kad::dht_mode_name(dht_mode));
 
   auto identity = launch_.detached
                       ? load_identity(effective_key_file(options))
@@ -228,14 +228,14 @@ int NodeProcess::run() {
     maybe_reserve_on(peer, info);
   });
   // Before any connection exists, so that identify advertises the DHT protocol from the first.
-  p2p::net::DhtConfig dht_config;
+  p2p::kad::DhtConfig dht_config;
   dht_config.mode = dht_mode;
   dht_config.connection_target = static_cast<std::size_t>(options.conn_low_water);
-  dht_ = std::make_unique<p2p::net::Dht>(*host_, io_.get_executor(), dht_config);
+  dht_ = std::make_unique<p2p::kad::Dht>(*host_, io_.get_executor(), dht_config);
   dht_->start();
   // Every node is a relay client: it accepts connections relayed to it (the stop protocol)
   // and dials circuit addresses.
-  relay_client_ = std::make_unique<p2p::net::RelayClient>(*host_);
+  relay_client_ = std::make_unique<p2p::relay::RelayClient>(*host_);
   relay_client_->on_addresses_changed(
       [this](const std::vector<p2p::Multiaddr>& relayed) { relayed_addresses_changed(relayed); });
   relay_client_->start();
@@ -249,7 +249,7 @@ int NodeProcess::run() {
           p2p::relay::CircuitLimit{std::chrono::seconds(options.relay_circuit_duration_seconds),
                                    static_cast<std::uint64_t>(options.relay_circuit_bytes)};
     }
-    relay_service_ = std::make_unique<p2p::net::RelayService>(*host_, relay_limits);
+    relay_service_ = std::make_unique<p2p::relay::RelayService>(*host_, relay_limits);
     relay_service_->on_reservation([this](const p2p::PeerId& peer, bool active) {
       // go's relay tags the peers it holds a slot for: the trim keeps them over idle peers.
       if (active) {

@@ -17,10 +17,10 @@
 #include "p2p/connmgr/connection_manager.h"
 #include "p2p/crypto/key.h"
 #include "p2p/crypto/keys.h"
-#include "p2p/net/dht.h"
+#include "p2p/kad/io/dht.h"
 #include "p2p/net/host.h"
-#include "p2p/net/relay_client.h"
-#include "p2p/net/relay_service.h"
+#include "p2p/relay/io/relay_client.h"
+#include "p2p/relay/io/relay_service.h"
 #include "util/version.h"
 
 namespace an::node {
@@ -125,19 +125,19 @@ int run_p2pd(const P2pdOptions& options) {
       host->disconnect(peer);
   });
 
-  std::unique_ptr<p2p::net::Dht> dht;
+  std::unique_ptr<p2p::kad::Dht> dht;
   if (options.dht != P2pdDhtMode::kNone) {
-    p2p::net::DhtConfig dht_config;
+    p2p::kad::DhtConfig dht_config;
     const bool server = options.dht == P2pdDhtMode::kServer ||
                         (options.dht == P2pdDhtMode::kAuto && !bound.empty());
-    dht_config.mode = server ? p2p::net::DhtMode::kServer : p2p::net::DhtMode::kClient;
-    dht = std::make_unique<p2p::net::Dht>(*host, io.get_executor(), dht_config);
+    dht_config.mode = server ? p2p::kad::DhtMode::kServer : p2p::kad::DhtMode::kClient;
+    dht = std::make_unique<p2p::kad::Dht>(*host, io.get_executor(), dht_config);
     dht->start();
   }
 
-  std::unique_ptr<p2p::net::RelayClient> relay_client;
+  std::unique_ptr<p2p::relay::RelayClient> relay_client;
   if (options.relay) {
-    relay_client = std::make_unique<p2p::net::RelayClient>(*host);
+    relay_client = std::make_unique<p2p::relay::RelayClient>(*host);
     relay_client->on_addresses_changed([&](const std::vector<p2p::Multiaddr>& relayed) {
       auto advertised = direct;
       for (const auto& address : relayed)
@@ -146,9 +146,9 @@ int run_p2pd(const P2pdOptions& options) {
     });
     relay_client->start();
   }
-  std::unique_ptr<p2p::net::RelayService> relay_service;
+  std::unique_ptr<p2p::relay::RelayService> relay_service;
   if (options.relay_service) {
-    relay_service = std::make_unique<p2p::net::RelayService>(*host);
+    relay_service = std::make_unique<p2p::relay::RelayService>(*host);
     relay_service->start();
   }
 

@@ -15,7 +15,7 @@
 #include <string>
 
 #include "p2p/connmgr/connection_manager.h"
-#include "p2p/net/dht.h"
+#include "p2p/kad/io/dht.h"
 #include "p2p/net/host.h"
 #include "util/expected.h"
 
@@ -35,7 +35,7 @@ struct P2pdServerConfig {
   // Where to listen: /ip4|ip6/ADDR/tcp/PORT or /unix/PATH (created 0600; a stale socket file is
   // replaced, a live one is an error; removed at stop).
   std::string listen;
-  p2p::net::Dht* dht = nullptr;                                   // null: DHT requests refused
+  p2p::kad::Dht* dht = nullptr;                                   // null: DHT requests refused
   p2p::connmgr::ConnectionManager* connection_manager = nullptr;  // null: CONNMANAGER refused
 };
 

@@ -15,7 +15,7 @@
 
 #include <asio/io_context.hpp>
 
-#include "p2p/net/dht.h"
+#include "p2p/kad/io/dht.h"
 #include "p2p/net/host.h"
 #include "rpc/endpoint.h"
 #include "util/expected.h"
@@ -59,7 +59,7 @@ struct ControlServerConfig {
   // Called on the network thread once a Shutdown call has been answered.
   std::function<void()> request_shutdown;
   // The node's DHT, used on the network thread; null: the DHT methods answer UNAVAILABLE.
-  p2p::net::Dht* dht = nullptr;
+  p2p::kad::Dht* dht = nullptr;
 };
 
 class ControlServer {

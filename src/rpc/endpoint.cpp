@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "daemon/platform.h"
+#include "util/bytes.h"
 
 namespace an::rpc {
 namespace {
@@ -84,12 +85,7 @@ Expected<std::string> load_or_create_token(const std::filesystem::path& path) {
   if (!std::filesystem::exists(path, ec)) {
     unsigned char random[kTokenBytes];
     if (RAND_bytes(random, sizeof random) != 1) return fail("cannot generate an API token");
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string token;
-    for (unsigned char byte : random) {
-      token += kHex[byte >> 4];
-      token += kHex[byte & 15];
-    }
+    std::string token = to_hex(ByteView(random, sizeof random));
     auto created = daemon::create_file_exclusively(path, token + "\n", true);
     if (!created) return tl::unexpected(created.error());
     // Another process created it first: use theirs.

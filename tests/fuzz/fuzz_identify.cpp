@@ -1,7 +1,7 @@
 // Fuzz target: identify messages and signed peer records from a hostile peer.
-#include "p2p/identify/identify.h"
+#include "fuzz/harness/harness.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  an::p2p::identify::fuzz_one_input(data, size);
+  an::fuzz::identify(data, size);
   return 0;
 }

@@ -1,7 +1,7 @@
 // Fuzz target: mplex frames from a hostile peer fed to a session.
-#include "p2p/mplex/session.h"
+#include "fuzz/harness/harness.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  an::p2p::mplex::fuzz_one_input(data, size);
+  an::fuzz::mplex(data, size);
   return 0;
 }

@@ -1,7 +1,7 @@
 // Fuzz target: Noise handshake messages, payloads and transport frames from a hostile peer.
-#include "p2p/noise/fuzz.h"
+#include "fuzz/harness/harness.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  an::p2p::noise::fuzz_one_input(data, size);
+  an::fuzz::noise(data, size);
   return 0;
 }

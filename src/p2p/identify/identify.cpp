@@ -32,10 +32,6 @@ bool is_known(std::uint32_t number) {
   }
 }
 
-Bytes to_bytes(ByteView view) {
-  return Bytes(view.begin(), view.end());
-}
-
 }  // namespace
 
 Bytes encode(const Identify& message) {

@@ -71,8 +71,4 @@ Expected<Identify> decode_stream(ByteView stream);
 // The most a well-behaved peer can write on one stream; stop buffering beyond this.
 inline constexpr std::size_t kMaxStreamSize = kMaxMessagesPerStream * (kMaxMessageSize + 2);
 
-// libFuzzer entry: Identify decoding (single, stream) and signed peer record verification.
-// Must never crash, whatever the input.
-void fuzz_one_input(const std::uint8_t* data, std::size_t size);
-
 }  // namespace an::p2p::identify

@@ -31,10 +31,6 @@ constexpr std::uint64_t kMaxMessageType = static_cast<std::uint64_t>(MessageType
 constexpr std::uint64_t kMaxConnectionType =
     static_cast<std::uint64_t>(ConnectionType::kCannotConnect);
 
-Bytes to_bytes(ByteView view) {
-  return Bytes(view.begin(), view.end());
-}
-
 Expected<void> expect_type(const pb::Field& field, pb::WireType type, std::string_view where) {
   if (field.type == type) return {};
   return fail("kad: " + std::string(where) + " field " + std::to_string(field.number) +

@@ -190,8 +190,4 @@ class Session {
   std::deque<Event> events_;
 };
 
-// For fuzzing: feeds arbitrary bytes to a session that accepts and consumes whatever arrives.
-// Must never crash, whatever the input.
-void fuzz_one_input(const std::uint8_t* data, std::size_t size);
-
 }  // namespace an::p2p::mplex

@@ -13,13 +13,6 @@ int value_of(char c) {
   return -1;
 }
 
-std::string describe_character(char c) {
-  const auto byte = static_cast<unsigned char>(c);
-  if (byte >= 0x21 && byte < 0x7f) return std::string("'") + c + "'";
-  static constexpr char kHex[] = "0123456789abcdef";
-  return std::string("byte 0x") + kHex[byte >> 4] + kHex[byte & 0xf];
-}
-
 }  // namespace
 
 std::string base32_encode(ByteView bytes) {

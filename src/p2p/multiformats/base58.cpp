@@ -16,13 +16,6 @@ constexpr Alphabet kBase58Btc{"base58btc",
                               "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"};
 constexpr Alphabet kBase36{"base36", "0123456789abcdefghijklmnopqrstuvwxyz"};
 
-std::string describe_character(char c) {
-  const auto byte = static_cast<unsigned char>(c);
-  if (byte >= 0x21 && byte < 0x7f) return std::string("'") + c + "'";
-  static constexpr char kHex[] = "0123456789abcdef";
-  return std::string("byte 0x") + kHex[byte >> 4] + kHex[byte & 0xf];
-}
-
 std::string encode(ByteView bytes, const Alphabet& alphabet) {
   const std::uint32_t base = static_cast<std::uint32_t>(alphabet.digits.size());
   std::size_t leading_zeros = 0;

@@ -80,10 +80,9 @@ std::string quote(std::string_view text) {
   for (std::size_t i = 0; i < text.size() && i < kMaxQuotedLength; ++i) {
     const auto byte = static_cast<unsigned char>(text[i]);
     if (byte < 0x20 || byte == 0x7f || text[i] == '"' || text[i] == '\\') {
-      static constexpr char kHex[] = "0123456789abcdef";
       quoted += "\\x";
-      quoted += kHex[byte >> 4];
-      quoted += kHex[byte & 0xf];
+      quoted += hex_digit(byte >> 4);
+      quoted += hex_digit(byte);
     } else {
       quoted += text[i];
     }

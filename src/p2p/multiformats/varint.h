@@ -7,12 +7,13 @@
 #include <span>
 #include <vector>
 
+#include "util/bytes.h"
 #include "util/expected.h"
 
 namespace an::p2p {
 
-using Bytes = std::vector<std::uint8_t>;
-using ByteView = std::span<const std::uint8_t>;
+using an::Bytes;
+using an::ByteView;
 
 // The multiformats unsigned-varint spec caps varints at 9 bytes, i.e. 63 bits, so that no
 // implementation has to guess what a 10th byte means.

@@ -15,7 +15,6 @@ static_assert(kMaxMessageLength < (std::size_t{1} << (7 * kMaxLengthPrefixBytes)
 // short so that a hostile peer cannot flood or garble our logs.
 std::string printable(std::string_view text) {
   constexpr std::size_t kMaxShown = 64;
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "\"";
   for (std::size_t i = 0; i < text.size() && i < kMaxShown; ++i) {
     const auto byte = static_cast<unsigned char>(text[i]);
@@ -23,8 +22,8 @@ std::string printable(std::string_view text) {
       out += static_cast<char>(byte);
     } else {
       out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0x0f];
+      out += hex_digit(byte >> 4);
+      out += hex_digit(byte);
     }
   }
   if (text.size() > kMaxShown) out += "...";

@@ -149,8 +149,4 @@ class Responder {
   std::optional<Error> error_;
 };
 
-// libFuzzer entry: drives a MessageReader, an Initiator and a Responder with arbitrary bytes.
-// Must never crash, whatever the input.
-void fuzz_one_input(const std::uint8_t* data, std::size_t size);
-
 }  // namespace an::p2p::multistream

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <memory>
 #include <string>
 
 #include "util/expected.h"
@@ -62,6 +63,43 @@ class Signal {
 
  private:
   asio::steady_timer timer_;
+};
+
+// Lets coroutines and callbacks that outlive a call learn whether the object they belong to
+// still exists: the owner holds a Lifetime, they hold a token (or a guarded callback) and check
+// it after each suspension. Network thread only.
+class Lifetime {
+ public:
+  class Token {
+   public:
+    // True while the owner lives.
+    explicit operator bool() const { return *alive_; }
+
+   private:
+    friend class Lifetime;
+    explicit Token(std::shared_ptr<const bool> alive) : alive_(std::move(alive)) {}
+    std::shared_ptr<const bool> alive_;
+  };
+
+  Lifetime() = default;
+  ~Lifetime() { end(); }
+  Lifetime(const Lifetime&) = delete;
+  Lifetime& operator=(const Lifetime&) = delete;
+
+  Token token() const { return Token(alive_); }
+  // Ends the owner's life early, e.g. first thing in its destructor, so that what its teardown
+  // triggers no longer reaches it.
+  void end() { *alive_ = false; }
+  // `callback`, doing nothing once the owner is gone.
+  template <class Callback>
+  auto guard(Callback callback) const {
+    return [alive = token(), callback = std::move(callback)](auto&&... args) {
+      if (alive) callback(std::forward<decltype(args)>(args)...);
+    };
+  }
+
+ private:
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace an::p2p::net

@@ -1,6 +1,7 @@
 // The libp2p host: listeners, dialing, one connection per peer, the protocol router, the peer
-// store, and the built-in identify and ping protocols. Owned by its user; every call and every
-// callback happens on the io_context's single thread (the network thread).
+// store, and the identify and ping services every node runs (identify/io, ping/io). Circuit
+// addresses are dialled by the relay client when one is installed (relay/io). Owned by its user;
+// every call and every callback happens on the io_context's single thread (the network thread).
 #pragma once
 
 #include <chrono>
@@ -12,33 +13,25 @@
 #include <unordered_map>
 #include <vector>
 
-#include "p2p/identify/identify.h"
 #include "p2p/net/connection.h"
+#include "p2p/net/peer_store.h"
 #include "p2p/net/upgrade.h"
+
+namespace an::p2p::identify {
+class IdentifyService;
+}
+namespace an::p2p::ping {
+class PingService;
+}
 
 namespace an::p2p::net {
 
 // Limits (named here, next to what they protect).
 inline constexpr std::size_t kMaxPendingInboundUpgrades = 64;  // handshakes in flight
 inline constexpr std::chrono::seconds kStreamNegotiationTimeout{10};
-inline constexpr std::chrono::seconds kIdentifyTimeout{10};
-inline constexpr std::chrono::seconds kPingTimeout{10};
-// Circuit relay v2 (the hop protocol's CONNECT answer, as go's client waits for it on dialing).
-inline constexpr std::chrono::seconds kRelayDialTimeout{60};
 // Streams we open on a new connection before the peer shows that its side is set up: js-libp2p
 // aborts a connection on which more than 10 streams arrive that early.
 inline constexpr std::size_t kMaxEarlyStreams = 8;
-
-struct PeerInfo {
-  std::vector<Multiaddr> addresses;  // from identify (listen addrs) and from dialing
-  std::vector<std::string> protocols;
-  std::string agent_version;
-  std::string protocol_version;
-  std::optional<Multiaddr> observed_address;  // how the peer sees us
-  // The PublicKey protobuf identify gave, kept only when it hashes to the peer's ID.
-  std::optional<Bytes> public_key;
-  bool identified = false;
-};
 
 struct HostConfig {
   std::string agent_version = "agentnetwork";
@@ -58,6 +51,10 @@ class Host {
   using StreamHandler = std::function<asio::awaitable<void>(std::shared_ptr<Stream>)>;
   using ConnectionListener = std::function<void(const ConnectionEvent&)>;
   using PeerIdentifiedListener = std::function<void(const PeerId&, const PeerInfo&)>;
+  // Dials a circuit address (RELAY/p2p-circuit/p2p/TARGET) through the relay: the relay client
+  // installs one (relay/io/relay_client.h).
+  using CircuitDialer = std::function<asio::awaitable<Expected<std::shared_ptr<Connection>>>(
+      Multiaddr address, PeerId target)>;
   // An inbound connection that failed its handshake (remote address, reason).
   using InboundFailureListener = std::function<void(const Multiaddr&, const std::string&)>;
 
@@ -82,24 +79,31 @@ class Host {
 
   // Connects (or reuses the connection) to the peer named by the /p2p/ part of `address`. Only
   // a circuit address reuses a relayed connection; others dial a direct one next to it.
-  // A circuit address, RELAY/p2p-circuit/p2p/TARGET with RELAY either a dialable address ending
-  // in /p2p/ID or just /p2p/ID of a relay we are connected to or know addresses of, dials
-  // through that relay (circuit relay v2 CONNECT) and yields a relayed() connection.
+  // A circuit address goes to the circuit dialer and yields a relayed() connection; without
+  // one it is an error.
   asio::awaitable<Expected<std::shared_ptr<Connection>>> connect(const Multiaddr& address);
-  // Secures (as the Noise responder) and adopts a stream that a relay handed us with a STOP
-  // CONNECT from `source`, as a relayed inbound connection with `remote_address`. The
-  // authenticated peer must be `source`.
+  void set_circuit_dialer(CircuitDialer dialer) { circuit_dialer_ = std::move(dialer); }
+  // Secures (as the dialer) and adopts a stream through a relay that reached `target`, as a
+  // relayed outbound connection with `remote_address` (the circuit address dialled).
+  asio::awaitable<Expected<std::shared_ptr<Connection>>> dial_relayed(
+      std::shared_ptr<Stream> stream, PeerId target, Multiaddr remote_address);
+  // Secures (as the responder) and adopts a stream that a relay handed us with a STOP CONNECT
+  // from `source`, as a relayed inbound connection with `remote_address`. The authenticated
+  // peer must be `source`.
   asio::awaitable<Expected<std::shared_ptr<Connection>>> accept_relayed(
       std::shared_ptr<Stream> stream, PeerId source, Multiaddr remote_address);
   // Opens a stream to a connected peer and negotiates one of `protocols`.
   asio::awaitable<Expected<std::shared_ptr<Stream>>> new_stream(const PeerId& peer,
                                                                 std::vector<std::string> protocols);
+  // The same on one given connection.
+  asio::awaitable<Expected<std::shared_ptr<Stream>>> new_stream_on(
+      std::shared_ptr<Connection> connection, std::vector<std::string> protocols);
   // Opens a stream for one protocol without waiting for the peer's answer (go-libp2p's lazy
   // negotiation): the caller may write at once, saving a round trip; a refusal surfaces as an
   // error on the first read.
   Expected<std::shared_ptr<Stream>> new_stream_optimistic(const PeerId& peer,
                                                           const std::string& protocol);
-  // Round trip of one ping on /ipfs/ping/1.0.0.
+  // Round trip of one ping on /ipfs/ping/1.0.0 (the ping service's).
   asio::awaitable<Expected<std::chrono::nanoseconds>> ping(const PeerId& peer);
 
   void disconnect(const PeerId& peer);
@@ -107,7 +111,8 @@ class Host {
   // connection is preferred to a relayed one.
   std::shared_ptr<Connection> connection_to(const PeerId& peer) const;
   std::vector<PeerId> connected_peers() const;
-  const PeerInfo* peer_info(const PeerId& peer) const;
+  const PeerInfo* peer_info(const PeerId& peer) const { return peer_store_.find(peer); }
+  PeerStore& peer_store() { return peer_store_; }
 
   void on_connection(ConnectionListener listener) {
     connection_listeners_.push_back(std::move(listener));
@@ -115,9 +120,8 @@ class Host {
   void on_inbound_failure(InboundFailureListener listener) {
     inbound_failure_listener_ = std::move(listener);
   }
-  void on_peer_identified(PeerIdentifiedListener listener) {
-    identified_listeners_.push_back(std::move(listener));
-  }
+  // After each identify or identify push of a peer has been recorded in the peer store.
+  void on_peer_identified(PeerIdentifiedListener listener);
 
   // Stops listening and closes every connection.
   void close();
@@ -132,24 +136,9 @@ class Host {
   Expected<std::shared_ptr<Connection>> adopt(UpgradedConnection upgraded, Direction direction,
                                               Multiaddr remote, Multiaddr local,
                                               bool relayed = false);
-  asio::awaitable<Expected<std::shared_ptr<Connection>>> connect_via_relay(Multiaddr address,
-                                                                           Multiaddr relay_address,
-                                                                           PeerId relay,
-                                                                           PeerId target);
-  asio::awaitable<Expected<std::shared_ptr<Connection>>> connect_to_relay(Multiaddr relay_address,
-                                                                          PeerId relay);
   void handle_inbound_stream(std::shared_ptr<Stream> stream);
   asio::awaitable<void> serve_stream(std::shared_ptr<Stream> stream);
   void connection_closed(Connection& connection, const std::string& reason);
-  asio::awaitable<void> run_identify(std::shared_ptr<Connection> connection);
-  asio::awaitable<void> serve_identify(std::shared_ptr<Stream> stream);
-  asio::awaitable<void> serve_identify_push(std::shared_ptr<Stream> stream);
-  asio::awaitable<void> serve_ping(std::shared_ptr<Stream> stream);
-  asio::awaitable<Expected<std::chrono::nanoseconds>> ping_once(const PeerId& peer);
-  asio::awaitable<Expected<std::shared_ptr<Stream>>> new_stream_on(
-      std::shared_ptr<Connection> connection, std::vector<std::string> protocols);
-  identify::Identify own_identify(const Connection& connection) const;
-  void apply_identify(const PeerId& peer, identify::Identify message);
 
   asio::io_context& io_;
   LocalIdentity identity_;
@@ -159,18 +148,15 @@ class Host {
   std::vector<Multiaddr> advertised_addresses_;
   std::map<std::string, StreamHandler> handlers_;
   std::unordered_map<PeerId, std::vector<std::shared_ptr<Connection>>> connections_;
-  std::unordered_map<PeerId, PeerInfo> peers_;
+  PeerStore peer_store_;
   std::vector<ConnectionListener> connection_listeners_;
-  std::vector<PeerIdentifiedListener> identified_listeners_;
   InboundFailureListener inbound_failure_listener_;
+  CircuitDialer circuit_dialer_;
   std::size_t pending_inbound_ = 0;
-  // Peers with a ping in flight: js and go allow one outbound ping stream per peer at a time.
-  std::set<PeerId> pinging_;
-  std::unique_ptr<Signal> ping_finished_;
-  std::uint64_t peer_record_seq_ = 0;
   bool closed_ = false;
-  // Lets coroutines that outlive a call notice that the host is gone.
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::unique_ptr<identify::IdentifyService> identify_;
+  std::unique_ptr<ping::PingService> ping_;
+  Lifetime lifetime_;
 };
 
 }  // namespace an::p2p::net

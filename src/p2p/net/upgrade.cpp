@@ -7,12 +7,13 @@
 #include "p2p/mplex/session.h"
 #include "p2p/multistream/multistream.h"
 #include "p2p/net/negotiate.h"
-#include "p2p/net/plaintext.h"
-#include "p2p/net/tls_connection.h"
 #include "p2p/noise/framing.h"
 #include "p2p/noise/handshake.h"
+#include "p2p/noise/io/noise_connection.h"
 #include "p2p/noise/noise.h"
+#include "p2p/plaintext/io/plaintext_connection.h"
 #include "p2p/tls/host_key.h"
+#include "p2p/tls/io/tls_connection.h"
 #include "p2p/yamux/session.h"
 
 namespace an::p2p::net {
@@ -25,8 +26,8 @@ struct Secured {
 };
 
 bool is_supported_security(std::string_view protocol) {
-  return protocol == noise::kProtocolId || protocol == kTlsProtocolId ||
-         protocol == kPlaintextProtocolId;
+  return protocol == noise::kProtocolId || protocol == tls::kTlsProtocolId ||
+         protocol == plaintext::kPlaintextProtocolId;
 }
 
 bool is_supported_muxer(std::string_view protocol) {
@@ -115,7 +116,7 @@ asio::awaitable<Expected<Secured>> noise_outbound(
   }
   auto muxer = common_muxer(local.muxers, result->remote_stream_muxers);
   auto executor = co_await asio::this_coro::executor;
-  std::unique_ptr<SecureConnection> secure = std::make_unique<NoiseConnection>(
+  std::unique_ptr<SecureConnection> secure = std::make_unique<noise::NoiseConnection>(
       std::move(transport), std::move(executor), std::move(result->send),
       std::move(result->receive), result->remote_peer);
   co_return Secured{std::move(secure), std::move(muxer)};
@@ -143,7 +144,7 @@ asio::awaitable<Expected<Secured>> noise_inbound(std::unique_ptr<ByteStream> tra
 
   auto muxer = common_muxer(result->remote_stream_muxers, local.muxers);
   auto executor = co_await asio::this_coro::executor;
-  std::unique_ptr<SecureConnection> secure = std::make_unique<NoiseConnection>(
+  std::unique_ptr<SecureConnection> secure = std::make_unique<noise::NoiseConnection>(
       std::move(transport), std::move(executor), std::move(result->send),
       std::move(result->receive), result->remote_peer);
   co_return Secured{std::move(secure), std::move(muxer)};
@@ -152,9 +153,9 @@ asio::awaitable<Expected<Secured>> noise_inbound(std::unique_ptr<ByteStream> tra
 asio::awaitable<Expected<Secured>> plaintext_handshake(std::unique_ptr<ByteStream> transport,
                                                        const LocalIdentity& local,
                                                        std::optional<PeerId> expected_peer) {
-  auto secure =
-      co_await secure_plaintext(std::move(transport), local.peer_id,
-                                local.key.public_key().protobuf(), std::move(expected_peer));
+  auto secure = co_await plaintext::secure_plaintext(std::move(transport), local.peer_id,
+                                                     local.key.public_key().protobuf(),
+                                                     std::move(expected_peer));
   if (!secure) co_return tl::unexpected(secure.error());
   co_return Secured{std::move(*secure), std::nullopt};
 }
@@ -165,8 +166,8 @@ asio::awaitable<Expected<Secured>> tls_handshake(std::unique_ptr<ByteStream> tra
   tls::TlsHostKey host_key = tls::libp2p_host_key(local.key);
   tls::SignedKeyVerifier verifier = tls::verify_signed_key;
   auto secured =
-      co_await secure_tls(std::move(transport), direction == Direction::kOutbound, host_key,
-                          std::move(verifier), std::move(expected_peer), local.muxers);
+      co_await tls::secure_tls(std::move(transport), direction == Direction::kOutbound, host_key,
+                               std::move(verifier), std::move(expected_peer), local.muxers);
   if (!secured) co_return tl::unexpected(secured.error());
   std::unique_ptr<SecureConnection> secure = std::move(secured->connection);
   co_return Secured{std::move(secure), std::move(secured->early_muxer)};
@@ -183,11 +184,11 @@ asio::awaitable<Expected<Secured>> secure_with(const std::string& protocol,
     co_return co_await noise_outbound(std::move(transport), local, std::move(expected_peer),
                                       std::nullopt);
   }
-  if (protocol == kTlsProtocolId) {
+  if (protocol == tls::kTlsProtocolId) {
     co_return co_await tls_handshake(std::move(transport), local, direction,
                                      std::move(expected_peer));
   }
-  if (protocol == kPlaintextProtocolId) {
+  if (protocol == plaintext::kPlaintextProtocolId) {
     co_return co_await plaintext_handshake(std::move(transport), local, std::move(expected_peer));
   }
   co_return fail("security protocol " + protocol + " is not supported yet");

@@ -46,10 +46,6 @@ constexpr std::uint64_t kMaxEnumValue = std::numeric_limits<std::int32_t>::max()
 constexpr std::uint32_t kMaxTrackedField = 5;
 using SeenFields = std::array<bool, kMaxTrackedField + 1>;
 
-Bytes to_bytes(ByteView view) {
-  return Bytes(view.begin(), view.end());
-}
-
 tl::unexpected<Error> malformed(std::string_view what, const std::string& detail) {
   return fail(std::string(what) + ": " + detail);
 }

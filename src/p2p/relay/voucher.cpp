@@ -4,7 +4,7 @@
 #include <string>
 #include <utility>
 
-#include "p2p/relay/envelope.h"
+#include "p2p/record/envelope.h"
 #include "p2p/wire/protobuf.h"
 
 namespace an::p2p::relay {
@@ -78,15 +78,16 @@ Expected<Bytes> seal_voucher(const PrivateKey& relay_key, const ReservationVouch
     return fail("reservation voucher: the key is not the key of relay " +
                 voucher.relay.to_base58());
   }
-  auto sealed =
-      seal_envelope(relay_key, kVoucherDomain, kVoucherPayloadType, encode_voucher(voucher));
+  auto sealed = record::seal_envelope(relay_key, kVoucherDomain, kVoucherPayloadType,
+                                      encode_voucher(voucher));
   if (!sealed) return fail("reservation voucher: " + sealed.error().message);
   return sealed;
 }
 
 Expected<ReservationVoucher> open_voucher(ByteView envelope, const PeerId& expected_relay,
                                           const PeerId& expected_peer, std::uint64_t now_unix) {
-  auto opened = open_envelope(envelope, kVoucherDomain, kVoucherPayloadType, kMaxVoucherSize);
+  auto opened =
+      record::open_envelope(envelope, kVoucherDomain, kVoucherPayloadType, kMaxVoucherSize);
   if (!opened) return fail("reservation voucher: " + opened.error().message);
   auto voucher = decode_voucher(opened->payload);
   if (!voucher) return tl::unexpected(voucher.error());

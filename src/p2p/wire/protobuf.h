@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "p2p/multiformats/varint.h"
@@ -49,6 +50,11 @@ class Reader {
  private:
   ByteView rest_;
 };
+
+// "<what>: field N has the wrong wire type", the error for a known field sent with another type.
+inline std::string wrong_wire_type(std::string_view what, std::uint32_t number) {
+  return std::string(what) + ": field " + std::to_string(number) + " has the wrong wire type";
+}
 
 inline std::string_view as_string(ByteView bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};

@@ -577,33 +577,4 @@ bool Session::poll_event(Event& event) {
 
 // ---- Fuzzing ------------------------------------------------------------------------------
 
-void fuzz_one_input(const std::uint8_t* data, std::size_t size) {
-  Config config;
-  config.is_initiator = false;
-  auto created = Session::create(config);
-  if (!created) return;
-  Session& session = *created;
-  ByteView input(data, size);
-  Clock::time_point now{};
-  // The first byte picks how the input is split, so split points get fuzzed too.
-  const std::size_t chunk = size > 0 ? std::size_t{data[0]} % 64 + 1 : 1;
-  Bytes sink;
-  Event event;
-  while (!input.empty() && !session.failed()) {
-    const std::size_t take = std::min(chunk, input.size());
-    now += std::chrono::milliseconds(1);
-    (void)session.receive(input.first(take), now);
-    input = input.subspan(take);
-    while (session.poll_event(event)) {
-      if (event.kind == Event::Kind::kInboundStream) {
-        (void)session.accept(event.stream_id);
-      } else if (event.kind == Event::Kind::kData) {
-        (void)session.consumed(event.stream_id, event.data.size(), now);
-      }
-    }
-    sink.clear();
-    session.take_output(sink);
-  }
-}
-
 }  // namespace an::p2p::yamux

@@ -108,7 +108,7 @@ class P2pdServerTest : public ::testing::Test {
     // Outlives the host, whose connection listener uses it.
     std::unique_ptr<p2p::connmgr::ConnectionManager> connection_manager;
     std::unique_ptr<TestPeer> peer;
-    std::unique_ptr<p2p::net::Dht> dht;
+    std::unique_ptr<p2p::kad::Dht> dht;
     std::unique_ptr<P2pdServer> server;
     std::string socket_path;
   };
@@ -116,9 +116,9 @@ class P2pdServerTest : public ::testing::Test {
   void add_node() {
     auto node = std::make_unique<Node>();
     node->peer = std::make_unique<TestPeer>(io, "p2pd-test/" + std::to_string(nodes.size()));
-    p2p::net::DhtConfig dht_config;
-    dht_config.mode = p2p::net::DhtMode::kServer;
-    node->dht = std::make_unique<p2p::net::Dht>(node->peer->host(), io.get_executor(), dht_config);
+    p2p::kad::DhtConfig dht_config;
+    dht_config.mode = p2p::kad::DhtMode::kServer;
+    node->dht = std::make_unique<p2p::kad::Dht>(node->peer->host(), io.get_executor(), dht_config);
     node->dht->start();
     p2p::connmgr::Limits limits;
     limits.low_water = 0;

@@ -9,7 +9,7 @@
 #include <random>
 #include <string_view>
 
-#include "kad_test_peers.h"
+#include "unit/p2p/kad/kad_test_peers.h"
 
 namespace an::p2p::kad {
 namespace {

@@ -49,16 +49,6 @@ Bytes nested(std::uint8_t tag, const Bytes& content) {
   return out;
 }
 
-std::string to_hex(const Bytes& bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string text;
-  for (std::uint8_t byte : bytes) {
-    text += kDigits[byte >> 4];
-    text += kDigits[byte & 15];
-  }
-  return text;
-}
-
 Bytes raw(std::string_view text) {
   return Bytes(text.begin(), text.end());
 }

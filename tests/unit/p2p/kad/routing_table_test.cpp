@@ -8,7 +8,7 @@
 #include <random>
 #include <set>
 
-#include "kad_test_peers.h"
+#include "unit/p2p/kad/kad_test_peers.h"
 
 namespace an::p2p::kad {
 namespace {

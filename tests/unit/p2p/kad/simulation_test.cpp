@@ -13,9 +13,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "kad_test_peers.h"
 #include "p2p/kad/lookup.h"
 #include "p2p/kad/routing_table.h"
+#include "unit/p2p/kad/kad_test_peers.h"
 
 namespace an::p2p::kad {
 namespace {

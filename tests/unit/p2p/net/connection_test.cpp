@@ -7,7 +7,7 @@
 #include <tuple>
 #include <vector>
 
-#include "net_test_support.h"
+#include "unit/p2p/net/net_test_support.h"
 
 namespace an::p2p::net::test {
 namespace {

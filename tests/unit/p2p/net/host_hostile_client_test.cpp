@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "net_test_support.h"
 #include "p2p/multistream/multistream.h"
 #include "p2p/noise/noise.h"
+#include "unit/p2p/net/net_test_support.h"
 
 namespace an::p2p::net::test {
 namespace {

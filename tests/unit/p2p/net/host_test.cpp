@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "net_test_support.h"
 #include "p2p/identify/identify.h"
 #include "p2p/ping/ping.h"
+#include "unit/p2p/net/net_test_support.h"
 
 namespace an::p2p::net::test {
 namespace {

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <netinet/tcp.h>
 
-#include "net_test_support.h"
+#include "unit/p2p/net/net_test_support.h"
 
 namespace an::p2p::net::test {
 namespace {

@@ -5,10 +5,10 @@
 
 #include <tuple>
 
-#include "net_test_support.h"
 #include "p2p/net/negotiate.h"
 #include "p2p/noise/noise.h"
 #include "p2p/yamux/session.h"
+#include "unit/p2p/net/net_test_support.h"
 
 namespace an::p2p::net::test {
 namespace {

@@ -10,8 +10,8 @@
 #include <string>
 
 #include "p2p/crypto/key.h"
-#include "p2p/identify/peer_record.h"
-#include "p2p/relay/envelope.h"
+#include "p2p/record/envelope.h"
+#include "p2p/record/peer_record.h"
 
 namespace an::p2p::relay {
 namespace {
@@ -141,8 +141,8 @@ TEST_F(RelayVoucherTest, WrongPeerIsRefused) {
 
 TEST_F(RelayVoucherTest, SignedByAnotherKeyIsRefused) {
   // A voucher naming `relay` but signed by someone else (go's client test "invalid voucher 2").
-  auto envelope =
-      seal_envelope(other_key, kVoucherDomain, kVoucherPayloadType, encode_voucher(voucher));
+  auto envelope = record::seal_envelope(other_key, kVoucherDomain, kVoucherPayloadType,
+                                        encode_voucher(voucher));
   ASSERT_TRUE(envelope.has_value());
   EXPECT_NE(open_error(*envelope).find("signed by"), std::string::npos);
   // And seal_voucher refuses to make one.
@@ -151,11 +151,11 @@ TEST_F(RelayVoucherTest, SignedByAnotherKeyIsRefused) {
 
 TEST_F(RelayVoucherTest, TamperedPayloadIsRefused) {
   const Bytes envelope = sealed();
-  auto decoded = identify::decode_envelope(envelope);
+  auto decoded = record::decode_envelope(envelope);
   ASSERT_TRUE(decoded.has_value());
-  identify::Envelope tampered = *decoded;
+  record::Envelope tampered = *decoded;
   tampered.payload.back() ^= 0x01;  // the expiration changes
-  EXPECT_NE(open_error(identify::encode_envelope(tampered)).find("signature"), std::string::npos);
+  EXPECT_NE(open_error(record::encode_envelope(tampered)).find("signature"), std::string::npos);
   // Flipping any single byte of the envelope breaks it one way or another.
   for (std::size_t i = 0; i < envelope.size(); ++i) {
     Bytes flipped = envelope;
@@ -167,15 +167,15 @@ TEST_F(RelayVoucherTest, TamperedPayloadIsRefused) {
 TEST_F(RelayVoucherTest, WrongDomainOrPayloadTypeIsRefused) {
   const Bytes payload = encode_voucher(voucher);
   auto peer_record_domain =
-      seal_envelope(relay_key, identify::kPeerRecordDomain, kVoucherPayloadType, payload);
+      record::seal_envelope(relay_key, record::kPeerRecordDomain, kVoucherPayloadType, payload);
   ASSERT_TRUE(peer_record_domain.has_value());
   EXPECT_NE(open_error(*peer_record_domain).find("signature"), std::string::npos);
   auto peer_record_type =
-      seal_envelope(relay_key, kVoucherDomain, identify::kPeerRecordPayloadType, payload);
+      record::seal_envelope(relay_key, kVoucherDomain, record::kPeerRecordPayloadType, payload);
   ASSERT_TRUE(peer_record_type.has_value());
   EXPECT_NE(open_error(*peer_record_type).find("payload type"), std::string::npos);
   // The multicodec as a uvarint (82 06) is not what go and js send.
-  auto varint_type = seal_envelope(relay_key, kVoucherDomain, from_hex("8206"), payload);
+  auto varint_type = record::seal_envelope(relay_key, kVoucherDomain, from_hex("8206"), payload);
   ASSERT_TRUE(varint_type.has_value());
   EXPECT_NE(open_error(*varint_type).find("payload type"), std::string::npos);
 }
