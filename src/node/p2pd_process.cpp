@@ -1,5 +1,5 @@
-// The p2pd foreground node: builds the Host and its services on one io_context, serves the
-// control protocol, prints p2pd's start-up lines and runs until a signal. Main thread only
+// The p2pd foreground node: the P2P assembly (p2p_node.h) configured from p2pd's flags, the
+// control protocol served, p2pd's start-up lines printed, run until a signal. Main thread only
 // (it becomes the network thread).
 #include "node/p2pd_process.h"
 
@@ -12,15 +12,10 @@
 
 #include "daemon/platform.h"
 #include "node/identity.h"
-#include "node/listen_addresses.h"
+#include "node/p2p_node.h"
 #include "node/p2pd_server.h"
-#include "p2p/connmgr/connection_manager.h"
 #include "p2p/crypto/key.h"
 #include "p2p/crypto/keys.h"
-#include "p2p/kad/io/dht.h"
-#include "p2p/net/host.h"
-#include "p2p/relay/io/relay_client.h"
-#include "p2p/relay/io/relay_service.h"
 #include "util/version.h"
 
 namespace an::node {
@@ -50,6 +45,63 @@ Expected<Identity> read_key_file(const std::string& path) {
   return Identity{std::move(*key), std::move(peer)};
 }
 
+// The P2P assembly go's p2pd makes from its flags.
+Expected<P2pConfig> p2p_config(const P2pdOptions& options) {
+  P2pConfig config;
+  config.agent_version = std::string("agentnetwork/") + kVersion;
+  config.security_protocols = options.security_protocols;
+  config.muxers = options.muxers;
+  std::vector<std::string> host_addrs = options.host_addrs;
+  if (host_addrs.empty()) host_addrs.push_back("/ip4/0.0.0.0/tcp/0");
+  if (options.no_listen) host_addrs.clear();
+  for (const auto& text : host_addrs) {
+    auto address = p2p::Multiaddr::parse(text);
+    if (!address) return fail("-hostAddrs " + text + ": " + address.error().message);
+    config.listen.push_back(std::move(*address));
+  }
+  for (const auto& text : options.announce_addrs) {
+    auto address = p2p::Multiaddr::parse(text);
+    if (!address) return fail("-announceAddrs " + text + ": " + address.error().message);
+    config.announce.push_back(std::move(*address));
+  }
+  switch (options.dht) {
+    case P2pdDhtMode::kNone:
+      break;
+    case P2pdDhtMode::kAuto:
+      config.dht = config.listen.empty() ? p2p::kad::DhtMode::kClient : p2p::kad::DhtMode::kServer;
+      break;
+    case P2pdDhtMode::kClient:
+      config.dht = p2p::kad::DhtMode::kClient;
+      break;
+    case P2pdDhtMode::kServer:
+      config.dht = p2p::kad::DhtMode::kServer;
+      break;
+  }
+  config.connection_limits.low_water = static_cast<std::size_t>(options.conn_low);
+  config.connection_limits.high_water = static_cast<std::size_t>(options.conn_high);
+  config.connection_limits.grace_period =
+      std::chrono::milliseconds(static_cast<std::int64_t>(options.conn_grace_seconds * 1000));
+  // Without -connManager go's p2pd trims nothing; tags and TRIM requests still work.
+  config.trim_connections = options.conn_manager;
+  config.relay_client = options.relay;
+  if (options.relay_service) config.relay_service = p2p::relay::RelayLimits{};
+  if (options.bootstrap) {
+    for (const auto& text : options.bootstrap_peers) {
+      auto address = p2p::Multiaddr::parse(text);
+      auto peer = p2p::PeerId::parse(address ? address->peer_id_component().value_or("") : "");
+      if (!address || !peer) return fail("-bootstrapPeers: invalid address " + text);
+      config.bootstrap.push_back(std::move(*address));
+    }
+  }
+  // go's p2pd reserves only with -autoRelay, which is not supported yet.
+  config.reserve_on_bootstrap_relays = false;
+  // The control socket's owner reads stdout: warnings go to stderr, as go's p2pd logs.
+  config.log = [](P2pLogLevel level, const std::string& message) {
+    if (level == P2pLogLevel::kWarn) std::fprintf(stderr, "%s\n", message.c_str());
+  };
+  return config;
+}
+
 }  // namespace
 
 int run_p2pd(const P2pdOptions& options) {
@@ -67,122 +119,24 @@ int run_p2pd(const P2pdOptions& options) {
     if (!loaded) return start_failure(loaded.error().message);
     identity.emplace(std::move(*loaded));
   }
-  auto noise_static = p2p::noise::X25519KeyPair::generate();
-  if (!noise_static) return start_failure(noise_static.error().message);
-  p2p::net::LocalIdentity local{identity->key, identity->peer_id, std::move(*noise_static)};
-  local.security_protocols = options.security_protocols;
-  local.muxers = options.muxers;
-  if (auto valid = p2p::net::validate_upgrade_protocols(local); !valid) {
-    return start_failure(valid.error().message);
-  }
-  // Declared before the Host, which may report closing connections while it is destroyed.
-  p2p::connmgr::Limits limits;
-  limits.low_water = static_cast<std::size_t>(options.conn_low);
-  limits.high_water = static_cast<std::size_t>(options.conn_high);
-  limits.grace_period =
-      std::chrono::milliseconds(static_cast<std::int64_t>(options.conn_grace_seconds * 1000));
-  auto connection_manager = std::make_unique<p2p::connmgr::ConnectionManager>(limits);
-  p2p::net::HostConfig host_config;
-  host_config.agent_version = std::string("agentnetwork/") + kVersion;
-  auto host = std::make_unique<p2p::net::Host>(io, std::move(local), host_config);
-
-  std::vector<std::string> host_addrs = options.host_addrs;
-  if (host_addrs.empty() && !options.no_listen) host_addrs.push_back("/ip4/0.0.0.0/tcp/0");
-  if (options.no_listen) host_addrs.clear();
-  std::vector<p2p::Multiaddr> bound;
-  for (const auto& text : host_addrs) {
-    auto address = p2p::Multiaddr::parse(text);
-    if (!address) return start_failure("-hostAddrs " + text + ": " + address.error().message);
-    auto listening = host->listen(*address);
-    if (!listening) return start_failure("-hostAddrs " + text + ": " + listening.error().message);
-    bound.push_back(*listening);
-  }
-  std::vector<p2p::Multiaddr> direct = expand_unspecified(bound);
-  if (!options.announce_addrs.empty()) {
-    direct.clear();
-    for (const auto& text : options.announce_addrs) {
-      auto address = p2p::Multiaddr::parse(text);
-      if (!address) return start_failure("-announceAddrs " + text + ": " + address.error().message);
-      direct.push_back(*address);
-    }
-  }
-  host->set_advertised_addresses(direct);
-
-  bool stopping = false;
-  host->on_connection([&](const p2p::net::ConnectionEvent& event) {
-    if (!event.connected) {
-      connection_manager->disconnected(event.peer);
-      return;
-    }
-    connection_manager->connected(event.peer,
-                                  event.direction == p2p::net::Direction::kInbound
-                                      ? p2p::connmgr::PeerDirection::kInbound
-                                      : p2p::connmgr::PeerDirection::kOutbound,
-                                  std::chrono::steady_clock::now());
-    // Without -connManager go's p2pd trims nothing; tags and TRIM requests still work.
-    if (!options.conn_manager || stopping) return;
-    for (const auto& peer : connection_manager->select_for_trim(std::chrono::steady_clock::now()))
-      host->disconnect(peer);
-  });
-
-  std::unique_ptr<p2p::kad::Dht> dht;
-  if (options.dht != P2pdDhtMode::kNone) {
-    p2p::kad::DhtConfig dht_config;
-    const bool server = options.dht == P2pdDhtMode::kServer ||
-                        (options.dht == P2pdDhtMode::kAuto && !bound.empty());
-    dht_config.mode = server ? p2p::kad::DhtMode::kServer : p2p::kad::DhtMode::kClient;
-    dht = std::make_unique<p2p::kad::Dht>(*host, io.get_executor(), dht_config);
-    dht->start();
-  }
-
-  std::unique_ptr<p2p::relay::RelayClient> relay_client;
-  if (options.relay) {
-    relay_client = std::make_unique<p2p::relay::RelayClient>(*host);
-    relay_client->on_addresses_changed([&](const std::vector<p2p::Multiaddr>& relayed) {
-      auto advertised = direct;
-      for (const auto& address : relayed)
-        advertised.push_back(address.without_p2p());
-      host->set_advertised_addresses(advertised);
-    });
-    relay_client->start();
-  }
-  std::unique_ptr<p2p::relay::RelayService> relay_service;
-  if (options.relay_service) {
-    relay_service = std::make_unique<p2p::relay::RelayService>(*host);
-    relay_service->start();
-  }
-
-  if (options.bootstrap) {
-    for (const auto& text : options.bootstrap_peers) {
-      auto address = p2p::Multiaddr::parse(text);
-      auto peer = p2p::PeerId::parse(address ? address->peer_id_component().value_or("") : "");
-      if (!address || !peer) return start_failure("-bootstrapPeers: invalid address " + text);
-      connection_manager->protect(*peer, "bootstrap");
-      asio::co_spawn(
-          io,
-          [&host, address = *address]() -> asio::awaitable<void> {
-            auto connected = co_await host->connect(address);
-            if (!connected) {
-              std::fprintf(stderr, "bootstrap peer %s: %s\n", address.to_string().c_str(),
-                           connected.error().message.c_str());
-            }
-          },
-          p2p::net::report_exception);
-    }
-  }
+  auto config = p2p_config(options);
+  if (!config) return start_failure(config.error().message);
+  auto p2p = P2pNode::start(io, std::move(*identity), std::move(*config));
+  if (!p2p) return start_failure(p2p.error().message);
+  auto& node = **p2p;
 
   P2pdServerConfig server_config;
   server_config.listen = options.listen;
-  server_config.dht = dht.get();
-  server_config.connection_manager = connection_manager.get();
-  auto server = P2pdServer::start(*host, std::move(server_config));
+  server_config.dht = node.dht();
+  server_config.connection_manager = &node.connection_manager();
+  auto server = P2pdServer::start(node.host(), std::move(server_config));
   if (!server) return start_failure(server.error().message);
 
   if (!options.quiet) {
     std::printf("Control socket: %s\n", (*server)->listen_address().c_str());
-    std::printf("Peer ID: %s\n", host->peer_id().to_string().c_str());
+    std::printf("Peer ID: %s\n", node.host().peer_id().to_string().c_str());
     std::printf("Peer Addrs:\n");
-    for (const auto& address : host->advertised_addresses())
+    for (const auto& address : node.advertised_addresses())
       std::printf("%s\n", address.to_string().c_str());
     if (options.bootstrap && !options.bootstrap_peers.empty()) {
       std::printf("Bootstrap peers:\n");
@@ -196,10 +150,8 @@ int run_p2pd(const P2pdOptions& options) {
   asio::steady_timer grace(io);
   signals.async_wait([&](const std::error_code& ec, int) {
     if (ec) return;
-    stopping = true;
     (*server)->stop();
-    if (dht) dht->stop();
-    host->close();
+    node.stop();
     // Connections get a moment to put their GoAway on the wire.
     grace.expires_after(kShutdownGrace);
     grace.async_wait([&](const std::error_code&) { io.stop(); });
@@ -207,9 +159,7 @@ int run_p2pd(const P2pdOptions& options) {
   io.run();
   // Coroutines still suspended are destroyed with the io_context, after these.
   server->reset();
-  relay_service.reset();
-  relay_client.reset();
-  dht.reset();
+  p2p->reset();
   return 0;
 }
 
