@@ -75,6 +75,7 @@ std::string command_help(const CommandSpec& spec) {
   std::string text = "Usage: agentnetwork " + spec.name;
   if (!spec.synopsis.empty()) text += " " + spec.synopsis;
   text += "\n\n" + spec.summary + "\n";
+  if (!spec.description.empty()) text += spec.description + "\n";
   if (!spec.options.empty()) {
     text += "\nOptions (one dash or two; -opt VALUE or -opt=VALUE):\n";
     for (const auto& option : spec.options) {

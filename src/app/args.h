@@ -21,10 +21,11 @@ struct OptionSpec {
 struct CommandSpec {
   std::string name;
   std::string synopsis;  // "[-data DIR] [-json]"
-  std::string summary;
+  std::string summary;   // one sentence, for the overview of all commands
   std::vector<OptionSpec> options;
   std::size_t max_positionals = 0;
-  std::string details;  // extra help text
+  std::string details;           // extra help text, after the options
+  std::string description = {};  // extra help text, between the summary and the options
 };
 
 struct ParsedArgs {
