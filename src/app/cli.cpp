@@ -44,8 +44,8 @@ std::vector<OptionSpec> node_option_specs() {
                    "auto, client or server (default auto: server when listening)"),
       value_option("grpc", "HOST:PORT", "control API endpoint (default: a socket in the data dir)"),
       value_option("p2pd-listen", "MULTIADDR",
-                   "also serve the libp2p daemon (p2pd) control protocol there: /unix/PATH\n"
-                   "                          (created 0600) or /ip4/127.0.0.1/tcp/PORT"),
+                   "also serve the libp2p daemon (p2pd) control protocol there: /unix/PATH "
+                   "(created 0600) or /ip4/127.0.0.1/tcp/PORT"),
       value_option("log-max-size-mb", "N", "rotate node.log at this size in MB (default 10)"),
       value_option("log-max-files", "N", "rotated log files kept (default 5)"),
       value_option("conn-low-water", "N", "trim connections down to N peers (default 100)"),
