@@ -9,9 +9,8 @@
 namespace an::app {
 namespace {
 
-OptionSpec value_option(std::string name, std::string value_name, std::string help,
-                        bool repeatable = false) {
-  return OptionSpec{std::move(name), std::move(value_name), std::move(help), repeatable};
+OptionSpec value_option(std::string name, std::string value_name, std::string help) {
+  return OptionSpec{std::move(name), std::move(value_name), std::move(help), false};
 }
 
 OptionSpec flag_option(std::string name, std::string help) {
@@ -31,46 +30,22 @@ CommandSpec described(CommandSpec spec, std::string description) {
   return spec;
 }
 
+// Help's "(default ...)" comes from the default options themselves, so it cannot disagree.
+OptionSpec node_option_spec(const node::NodeOptionDescriptor& option) {
+  const std::string value = option.format(node::NodeOptions{});
+  const std::string note(option.default_note);
+  const std::string said = value.empty() ? note : note.empty() ? value : value + "; " + note;
+  std::string help(option.help);
+  if (!said.empty()) help += " (default " + said + ")";
+  return OptionSpec{std::string(option.name), std::string(option.value_name), help,
+                    option.kind == node::OptionKind::kList};
+}
+
 std::vector<OptionSpec> node_option_specs() {
-  return {
-      value_option("data", "DIR", "data directory (default ./data)"),
-      value_option("key", "FILE", "private key file (default DIR/keys/node.key)"),
-      value_option("listen", "A,B",
-                   "P2P listen multiaddrs (default /ip4/0.0.0.0/tcp/0; none: dial out only)", true),
-      value_option("bootstrap", "A,B", "bootstrap peers, full multiaddrs ending in /p2p/<peer id>",
-                   true),
-      value_option("role", "ROLE", "bootstrap, relay or normal (default normal)"),
-      value_option("dht-mode", "MODE",
-                   "auto, client or server (default auto: server when listening)"),
-      value_option("grpc", "HOST:PORT", "control API endpoint (default: a socket in the data dir)"),
-      value_option("p2pd-listen", "MULTIADDR",
-                   "also serve the libp2p daemon (p2pd) control protocol there: /unix/PATH "
-                   "(created 0600) or /ip4/127.0.0.1/tcp/PORT"),
-      value_option("log-max-size-mb", "N", "rotate node.log at this size in MB (default 10)"),
-      value_option("log-max-files", "N", "rotated log files kept (default 5)"),
-      value_option("conn-low-water", "N", "trim connections down to N peers (default 100)"),
-      value_option("conn-high-water", "N",
-                   "trim when more than N peers are connected (default 400)"),
-      value_option("conn-grace", "SEC", "new peers are not trimmed for SEC seconds (default 20)"),
-      value_option("static-relay", "A,B",
-                   "relays to hold a reservation on, full multiaddrs ending in /p2p/<peer id>",
-                   true),
-      value_option("relay-max-reservations", "N",
-                   "relay service: reservations held at once (default 128)"),
-      value_option("relay-circuit-duration", "SEC",
-                   "relay service: each relayed connection's time limit (default 120, 0: none)"),
-      value_option("relay-circuit-bytes", "N",
-                   "relay service: bytes per direction per relayed connection (default 131072, "
-                   "0: none)"),
-      value_option("security", "A,B",
-                   "security protocols offered, preferred first: noise, tls, plaintext (default "
-                   "noise,tls; plaintext disables encryption, for tests only)",
-                   true),
-      value_option("muxer", "A,B",
-                   "stream muxers offered, preferred first: yamux, mplex (default "
-                   "yamux)",
-                   true),
-  };
+  std::vector<OptionSpec> specs;
+  for (const auto& option : node::node_option_table())
+    specs.push_back(node_option_spec(option));
+  return specs;
 }
 
 const char* kNodeDetails =
@@ -83,7 +58,7 @@ const char* kApiDetails =
     "the node refuses, 3 no node running.\n";
 
 std::vector<CommandSpec> make_specs() {
-  auto data = value_option("data", "DIR", "data directory (default ./data)");
+  auto data = node_option_spec(*node::find_node_option("data"));
   return {
       command("start", "[node options]",
               "Start the node in the background; return once it is ready.", node_option_specs(), 0,

@@ -1,4 +1,4 @@
-// What `help` prints: one-sentence summaries.
+// What `help` prints: derived defaults and one-sentence summaries.
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -7,6 +7,41 @@
 
 namespace an::app {
 namespace {
+
+TEST(CliHelpTest, NodeOptionHelpShowsEachDerivedDefault) {
+  for (const char* command : {"start", "run", "restart"}) {
+    const auto& spec = spec_of(command);
+    const auto& table = node::node_option_table();
+    ASSERT_EQ(spec.options.size(), table.size()) << command;
+    const auto help = command_help(spec);
+    for (std::size_t i = 0; i < table.size(); ++i) {
+      const auto& option = spec.options[i];
+      EXPECT_EQ(option.name, table[i].name);
+      EXPECT_NE(help.find("  -" + option.name + " " + option.value_name), std::string::npos)
+          << option.name;
+      const auto value = table[i].format(node::NodeOptions{});
+      const auto said = value.empty() ? std::string(table[i].default_note) : value;
+      if (said.empty()) {
+        EXPECT_EQ(option.help.find("(default"), std::string::npos) << option.help;
+      } else {
+        EXPECT_NE(option.help.find("(default " + said), std::string::npos) << option.help;
+      }
+    }
+  }
+  // The values the SPEC's table promises.
+  const auto& options = spec_of("start").options;
+  auto help_of = [&](const std::string& name) {
+    for (const auto& option : options) {
+      if (option.name == name) return option.help;
+    }
+    return std::string();
+  };
+  EXPECT_NE(help_of("data").find("(default ./data)"), std::string::npos);
+  EXPECT_NE(help_of("listen").find("(default /ip4/0.0.0.0/tcp/0;"), std::string::npos);
+  EXPECT_NE(help_of("role").find("(default normal)"), std::string::npos);
+  EXPECT_NE(help_of("log-max-size-mb").find("(default 10)"), std::string::npos);
+  EXPECT_NE(help_of("log-max-files").find("(default 5)"), std::string::npos);
+}
 
 TEST(CliHelpTest, OverviewSummariesAreOneCompleteSentence) {
   for (const auto& spec : all_command_specs()) {
@@ -27,6 +62,20 @@ TEST(CliHelpTest, CommandHelpKeepsTheLongerText) {
       << restart;
   EXPECT_NE(command_help(spec_of("find")).find("Exit code 1 when the peer is not found."),
             std::string::npos);
+}
+
+TEST(CliHelpTest, LongHelpIsWrappedUnderItsOption) {
+  const auto help = command_help(spec_of("start"));
+  std::size_t start = 0;
+  while (start < help.size()) {
+    auto end = help.find('\n', start);
+    if (end == std::string::npos) end = help.size();
+    EXPECT_LE(end - start, 90u) << help.substr(start, end - start);
+    start = end + 1;
+  }
+  EXPECT_NE(help.find("\n  -relay-max-reservations N\n                          relay service"),
+            std::string::npos)
+      << help;
 }
 
 }  // namespace
