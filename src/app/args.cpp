@@ -140,6 +140,10 @@ std::string help_row(std::string left, std::string_view help) {
   return left + wrap(help, kHelpColumn, kHelpColumn) + "\n";
 }
 
+std::string wrap_text(std::string_view text) {
+  return wrap(text, 0, 0) + "\n";
+}
+
 std::string command_help(const CommandSpec& spec) {
   std::string text = "Usage: agentnetwork " + spec.name;
   if (!spec.synopsis.empty()) text += " " + spec.synopsis;

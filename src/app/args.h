@@ -64,6 +64,9 @@ Expected<ParsedArgs> parse_args(const CommandSpec& spec, const std::vector<std::
 // wrapped to the help width; when `left` fills the field, the help starts on the next line.
 std::string help_row(std::string left, std::string_view help);
 
+// `text` broken at spaces into lines of the help width, each ending in a newline.
+std::string wrap_text(std::string_view text);
+
 // The help text of one command.
 std::string command_help(const CommandSpec& spec);
 

@@ -3,7 +3,9 @@
 
 #include <cctype>
 
+#include "app/cli.h"
 #include "app/commands.h"
+#include "node/p2pd_process.h"
 
 namespace an::app {
 namespace {
@@ -76,6 +78,53 @@ TEST(CliHelpTest, LongHelpIsWrappedUnderItsOption) {
   EXPECT_NE(help.find("\n  -relay-max-reservations N\n                          relay service"),
             std::string::npos)
       << help;
+}
+
+// Help text with every run of spaces and newlines as one space: wrapping aside.
+std::string unwrapped(const std::string& text) {
+  std::string flat;
+  for (char c : text) {
+    const bool blank = c == ' ' || c == '\n';
+    if (blank && (flat.empty() || flat.back() == ' ')) continue;
+    flat += blank ? ' ' : c;
+  }
+  return flat;
+}
+
+TEST(CliHelpTest, P2pdHelpComesFromItsFlagTable) {
+  testing::internal::CaptureStdout();
+  EXPECT_EQ(command_p2pd({"-h"}), kExitOk);
+  const auto help = unwrapped(testing::internal::GetCapturedStdout());
+  const node::P2pdOptions defaults;
+  const std::vector<std::string> expected_texts{
+      "Usage: agentnetwork p2pd [flags]",
+      "(default " + defaults.listen + ")",
+      "(default " + std::to_string(defaults.conn_low) + ", " + std::to_string(defaults.conn_high) +
+          ")",
+      "-hostAddrs A,B P2P listen multiaddrs",
+      "-noise, -tls, -plaintext security protocols",
+      "-b, -bootstrap connect",
+      "-connLo N, -connHi N low and high",
+      "Refused (not supported yet): -pubsub, -f, -i.",
+      "Accepted and ignored: -quic (no QUIC transport yet), ",
+      ", -gossipsubHeartbeatInitialDelay.",
+  };
+  for (const auto& expected : expected_texts) {
+    EXPECT_NE(help.find(expected), std::string::npos) << expected << "\n" << help;
+  }
+}
+
+TEST(CliHelpTest, P2pdFlagErrorsAreUsageErrors) {
+  for (const std::vector<std::string>& words :
+       std::vector<std::vector<std::string>>{{"-nosuchflag"},
+                                             {"-noise=maybe"},
+                                             {"-connLo"},
+                                             {"-connLo", "5", "-connHi", "4"},
+                                             {"-muxer=spdy"},
+                                             {"-pubsub"},
+                                             {"extra"}}) {
+    EXPECT_EQ(command_p2pd(words), kExitUsage) << words.front();
+  }
 }
 
 }  // namespace
