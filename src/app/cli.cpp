@@ -9,9 +9,8 @@
 namespace an::app {
 namespace {
 
-OptionSpec value_option(std::string name, std::string value_name, std::string help,
-                        bool repeatable = false) {
-  return OptionSpec{std::move(name), std::move(value_name), std::move(help), repeatable};
+OptionSpec value_option(std::string name, std::string value_name, std::string help) {
+  return OptionSpec{std::move(name), std::move(value_name), std::move(help), false};
 }
 
 OptionSpec flag_option(std::string name, std::string help) {
@@ -25,46 +24,28 @@ CommandSpec command(std::string name, std::string synopsis, std::string summary,
                      std::move(options), max_positionals,     std::move(details)};
 }
 
+// A command whose help says more than its summary, above the options.
+CommandSpec described(CommandSpec spec, std::string description) {
+  spec.description = std::move(description);
+  return spec;
+}
+
+// Help's "(default ...)" comes from the default options themselves, so it cannot disagree.
+OptionSpec node_option_spec(const node::NodeOptionDescriptor& option) {
+  const std::string value = option.format(node::NodeOptions{});
+  const std::string note(option.default_note);
+  const std::string said = value.empty() ? note : note.empty() ? value : value + "; " + note;
+  std::string help(option.help);
+  if (!said.empty()) help += " (default " + said + ")";
+  return OptionSpec{std::string(option.name), std::string(option.value_name), help,
+                    option.kind == node::OptionKind::kList};
+}
+
 std::vector<OptionSpec> node_option_specs() {
-  return {
-      value_option("data", "DIR", "data directory (default ./data)"),
-      value_option("key", "FILE", "private key file (default DIR/keys/node.key)"),
-      value_option("listen", "A,B",
-                   "P2P listen multiaddrs (default /ip4/0.0.0.0/tcp/0; none: dial out only)", true),
-      value_option("bootstrap", "A,B", "bootstrap peers, full multiaddrs ending in /p2p/<peer id>",
-                   true),
-      value_option("role", "ROLE", "bootstrap, relay or normal (default normal)"),
-      value_option("dht-mode", "MODE",
-                   "auto, client or server (default auto: server when listening)"),
-      value_option("grpc", "HOST:PORT", "control API endpoint (default: a socket in the data dir)"),
-      value_option("p2pd-listen", "MULTIADDR",
-                   "also serve the libp2p daemon (p2pd) control protocol there: /unix/PATH\n"
-                   "                          (created 0600) or /ip4/127.0.0.1/tcp/PORT"),
-      value_option("log-max-size-mb", "N", "rotate node.log at this size in MB (default 10)"),
-      value_option("log-max-files", "N", "rotated log files kept (default 5)"),
-      value_option("conn-low-water", "N", "trim connections down to N peers (default 100)"),
-      value_option("conn-high-water", "N",
-                   "trim when more than N peers are connected (default 400)"),
-      value_option("conn-grace", "SEC", "new peers are not trimmed for SEC seconds (default 20)"),
-      value_option("static-relay", "A,B",
-                   "relays to hold a reservation on, full multiaddrs ending in /p2p/<peer id>",
-                   true),
-      value_option("relay-max-reservations", "N",
-                   "relay service: reservations held at once (default 128)"),
-      value_option("relay-circuit-duration", "SEC",
-                   "relay service: each relayed connection's time limit (default 120, 0: none)"),
-      value_option("relay-circuit-bytes", "N",
-                   "relay service: bytes per direction per relayed connection (default 131072, "
-                   "0: none)"),
-      value_option("security", "A,B",
-                   "security protocols offered, preferred first: noise, tls, plaintext (default "
-                   "noise,tls; plaintext disables encryption, for tests only)",
-                   true),
-      value_option("muxer", "A,B",
-                   "stream muxers offered, preferred first: yamux, mplex (default "
-                   "yamux)",
-                   true),
-  };
+  std::vector<OptionSpec> specs;
+  for (const auto& option : node::node_option_table())
+    specs.push_back(node_option_spec(option));
+  return specs;
 }
 
 const char* kNodeDetails =
@@ -77,27 +58,27 @@ const char* kApiDetails =
     "the node refuses, 3 no node running.\n";
 
 std::vector<CommandSpec> make_specs() {
-  auto data = value_option("data", "DIR", "data directory (default ./data)");
+  auto data = node_option_spec(*node::find_node_option("data"));
   return {
       command("start", "[node options]",
               "Start the node in the background; return once it is ready.", node_option_specs(), 0,
               kNodeDetails),
       command("run", "[node options]", "Run the node in the foreground (Ctrl+C stops it).",
               node_option_specs(), 0, kNodeDetails),
-      command(
-          "stop", "[-data DIR] [-timeout SEC]",
-          "Stop the node gracefully; kill it if it has not exited after the timeout.\n"
-          "The node is asked through its control API (Shutdown), else by SIGTERM.",
-          {data, value_option("timeout", "SEC", "seconds to wait before killing (default 10)")}),
-      command("restart", "[node options]",
-              "Stop the node (if running), then start it. Without node options other than -data,\n"
-              "the options the node was last started with are used again.",
-              node_option_specs(), 0, kNodeDetails),
-      command("status", "[-data DIR] [-json]",
-              "Show the node's status. Exit code 0 when running, 3 when not.\n"
-              "Peer count and uptime come live from the node's control API (from node.status\n"
-              "when the API does not answer).",
-              {data, flag_option("json", "print JSON (the keys of node.status)")}),
+      described(command("stop", "[-data DIR] [-timeout SEC]",
+                        "Stop the node gracefully; kill it if it has not exited after the timeout.",
+                        {data, value_option("timeout", "SEC",
+                                            "seconds to wait before killing (default 10)")}),
+                "The node is asked through its control API (Shutdown), else by SIGTERM."),
+      described(command("restart", "[node options]", "Stop the node (if running), then start it.",
+                        node_option_specs(), 0, kNodeDetails),
+                "Without node options other than -data, the options the node was last started\n"
+                "with are used again."),
+      described(command("status", "[-data DIR] [-json]",
+                        "Show the node's status (exit code 0 when running, 3 when not).",
+                        {data, flag_option("json", "print JSON (the keys of node.status)")}),
+                "Peer count and uptime come live from the node's control API (from node.status\n"
+                "when the API does not answer)."),
       command("logs", "[-data DIR] [-n N] [-f]", "Print the last lines of the node's log.",
               {data, value_option("n", "N", "number of lines (default 50)"),
                flag_option("f", "follow the log, across rotations, until interrupted")}),
@@ -107,10 +88,11 @@ std::vector<CommandSpec> make_specs() {
                value_option("type", "TYPE", "ed25519, rsa, secp256k1 or ecdsa (default ed25519)"),
                value_option("bits", "N", "RSA key size, 2048 to 8192 (default 2048; RSA only)"),
                flag_option("force", "replace an existing key; the old one is kept as FILE.bak")}),
-      command("config", "init|show|validate [-data DIR]",
-              "init: write DIR/config.json with the defaults; show: print the effective settings;\n"
-              "validate: check DIR/config.json (exit 1 with the reason when it is not valid).",
-              {data}, 1),
+      described(
+          command("config", "init|show|validate [-data DIR]",
+                  "Write, show or check the node's settings file, DIR/config.json.", {data}, 1),
+          "init: write DIR/config.json with the defaults; show: print the effective settings;\n"
+          "validate: check DIR/config.json (exit 1 with the reason when it is not valid)."),
       command("id", "[-data DIR] [-json]", "Print the running node's peer ID (asks the node).",
               {data, flag_option("json", "print peer_id, agent_version, listen_addrs, protocols")},
               0, kApiDetails),
@@ -118,26 +100,28 @@ std::vector<CommandSpec> make_specs() {
               "List the peers the running node is connected to, sorted by peer ID.",
               {data, flag_option("json", "print a JSON array with every field of each peer")}, 0,
               kApiDetails),
-      command("connect", "MULTIADDR [-data DIR]",
-              "Make the running node connect to a peer.\n"
-              "MULTIADDR ends in /p2p/<peer id>, which the node checks against the peer it\n"
-              "reaches, e.g. /ip4/10.0.0.2/tcp/4001/p2p/12D3KooW...",
-              {data}, 1, kApiDetails),
-      command("ping", "PEER [-n N] [-data DIR]",
-              "Ping a peer through the running node, once a second.\n"
-              "PEER is the peer ID of a connected peer, or a multiaddr ending in /p2p/<peer id>\n"
-              "(connected to first).\n"
-              "Exit code 1 when no ping succeeded.",
-              {data, value_option("n", "N", "number of pings, 1-100 (default 3)")}, 1, kApiDetails),
-      command("find", "PEER [-data DIR]",
-              "Find a peer's addresses: from the node's connections, otherwise by a Kademlia\n"
-              "lookup of its ID through the DHT (up to 60 s), which also connects to it.\n"
-              "Exit code 1 when the peer is not found.",
-              {data}, 1, kApiDetails),
-      command("p2pd", "[p2pd flags]",
-              "Run the node in the foreground as a libp2p daemon (go-libp2p-daemon's control\n"
-              "protocol and flags; see 'agentnetwork p2pd -h').",
-              {}),
+      described(command("connect", "MULTIADDR [-data DIR]",
+                        "Make the running node connect to a peer.", {data}, 1, kApiDetails),
+                "MULTIADDR ends in /p2p/<peer id>, which the node checks against the peer it\n"
+                "reaches, e.g. /ip4/10.0.0.2/tcp/4001/p2p/12D3KooW..."),
+      described(command("ping", "PEER [-n N] [-data DIR]",
+                        "Ping a peer through the running node, once a second.",
+                        {data, value_option("n", "N", "number of pings, 1-100 (default 3)")}, 1,
+                        kApiDetails),
+                "PEER is the peer ID of a connected peer, or a multiaddr ending in /p2p/<peer id>\n"
+                "(connected to first).\n"
+                "Exit code 1 when no ping succeeded."),
+      described(command("find", "PEER [-data DIR]",
+                        "Find a peer's addresses, from the node's connections or through the DHT.",
+                        {data}, 1, kApiDetails),
+                "A peer the node is not connected to is looked up by its ID in the Kademlia DHT\n"
+                "(up to 60 s), which also connects to it.\n"
+                "Exit code 1 when the peer is not found."),
+      described(command("p2pd", "[p2pd flags]",
+                        "Run the node in the foreground as a libp2p daemon (go-libp2p-daemon's "
+                        "protocol).",
+                        {}),
+                "Its flags are go-libp2p-daemon's; see 'agentnetwork p2pd -h'."),
       command("version", "", "Print the version.", {}),
       command("help", "[COMMAND]", "Show help for all commands or one.", {}, 1),
   };
@@ -151,8 +135,7 @@ void print_overview(std::FILE* out) {
   for (const auto& spec : all_command_specs()) {
     std::string left = "  " + spec.name;
     left.resize(12, ' ');
-    auto first_line = spec.summary.substr(0, spec.summary.find('\n'));
-    std::fprintf(out, "%s%s\n", left.c_str(), first_line.c_str());
+    std::fprintf(out, "%s%s\n", left.c_str(), spec.summary.c_str());
   }
   std::fprintf(out,
                "\nOptions take one dash or two (-data DIR, --data=DIR). "

@@ -21,13 +21,6 @@ constexpr auto kReadyTimeout = std::chrono::seconds(30);
 constexpr std::size_t kFailureLogLines = 10;
 constexpr auto kDefaultStopTimeout = std::chrono::seconds(10);
 
-bool is_node_option(const std::string& name) {
-  for (const auto& option : node::node_option_names()) {
-    if (option == name) return true;
-  }
-  return false;
-}
-
 void print_last_log_lines(const daemon::DataPaths& paths) {
   auto lines = daemon::tail_lines(paths.logs_dir, kFailureLogLines);
   if (!lines || lines->empty()) return;
@@ -142,7 +135,7 @@ std::optional<ResolvedNodeOptions> resolve_or_report(const ParsedArgs& parsed, i
 
 std::string data_dir_option(const ParsedArgs& parsed) {
   auto value = parsed.value("data");
-  return value ? *value : std::string("./data");
+  return value ? *value : node::NodeOptions{}.data_dir.string();
 }
 
 Expected<ResolvedNodeOptions> resolve_node_options(const ParsedArgs& parsed) {
@@ -158,13 +151,13 @@ Expected<ResolvedNodeOptions> resolve_node_options(const ParsedArgs& parsed) {
   }
   resolved.launch_args = {"--data", paths.data_dir.string()};
   for (const auto& [name, value] : parsed.options) {
-    if (name == "data" || !is_node_option(name)) continue;
-    if (auto applied = node::apply_node_option(options, name, value); !applied) {
+    const auto* option = node::find_node_option(name);
+    if (name == "data" || option == nullptr) continue;
+    if (auto applied = option->apply(options, value); !applied) {
       return tl::unexpected(applied.error());
     }
-    std::string canonical = value;
-    if (name == "key") canonical = daemon::make_absolute(value).string();
-    resolved.launch_args.insert(resolved.launch_args.end(), {"--" + name, canonical});
+    resolved.launch_args.insert(resolved.launch_args.end(),
+                                {"--" + name, node::canonical_option_text(*option, value)});
   }
   if (!options.key_file.empty()) options.key_file = daemon::make_absolute(options.key_file);
   return resolved;

@@ -4,7 +4,6 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <optional>
 
 #include "app/cli.h"
@@ -13,126 +12,6 @@
 
 namespace an::app {
 namespace {
-
-enum class FlagKind { kBool, kValue };
-
-struct FlagSpec {
-  FlagKind kind;
-  // Flags accepted for compatibility that do nothing here (their go features do not exist in
-  // this node, or are always on).
-  bool ignored = false;
-};
-
-const std::map<std::string, FlagSpec>& p2pd_flags() {
-  static const std::map<std::string, FlagSpec> flags{
-      {"listen", {FlagKind::kValue}},
-      {"hostAddrs", {FlagKind::kValue}},
-      {"announceAddrs", {FlagKind::kValue}},
-      {"noListenAddrs", {FlagKind::kBool}},
-      {"id", {FlagKind::kValue}},
-      {"noise", {FlagKind::kBool}},
-      {"tls", {FlagKind::kBool}},
-      {"plaintext", {FlagKind::kBool}},
-      {"muxer", {FlagKind::kValue}},
-      {"yamux", {FlagKind::kBool}},
-      {"mplex", {FlagKind::kBool}},
-      {"dht", {FlagKind::kBool}},
-      {"dhtClient", {FlagKind::kBool}},
-      {"dhtServer", {FlagKind::kBool}},
-      {"relay", {FlagKind::kBool}},
-      {"relayService", {FlagKind::kBool}},
-      {"relayHop", {FlagKind::kBool}},
-      {"b", {FlagKind::kBool}},
-      {"bootstrap", {FlagKind::kBool}},
-      {"bootstrapPeers", {FlagKind::kValue}},
-      {"connManager", {FlagKind::kBool}},
-      {"connLo", {FlagKind::kValue}},
-      {"connHi", {FlagKind::kValue}},
-      {"connGrace", {FlagKind::kValue}},
-      {"q", {FlagKind::kBool}},
-      {"idleTimeout", {FlagKind::kValue}},
-      {"pubsub", {FlagKind::kBool}},
-      {"f", {FlagKind::kValue}},
-      {"i", {FlagKind::kBool}},
-      // Accepted and ignored.
-      {"quic", {FlagKind::kBool, true}},
-      {"persistentConnMaxMsgSize", {FlagKind::kValue, true}},
-      {"natPortMap", {FlagKind::kBool, true}},
-      {"autonat", {FlagKind::kBool, true}},
-      {"autoRelay", {FlagKind::kBool, true}},
-      {"relayActive", {FlagKind::kBool, true}},
-      {"relayDiscovery", {FlagKind::kBool, true}},
-      {"relayHopLimit", {FlagKind::kValue, true}},
-      {"forceReachabilityPublic", {FlagKind::kBool, true}},
-      {"forceReachabilityPrivate", {FlagKind::kBool, true}},
-      {"metricsAddr", {FlagKind::kValue, true}},
-      {"pprof", {FlagKind::kBool, true}},
-      {"pprofPort", {FlagKind::kValue, true}},
-      {"blockProfileRate", {FlagKind::kValue, true}},
-      {"mutexProfileFraction", {FlagKind::kValue, true}},
-      {"pubsubRouter", {FlagKind::kValue, true}},
-      {"pubsubSign", {FlagKind::kBool, true}},
-      {"pubsubSignStrict", {FlagKind::kBool, true}},
-      {"gossipsubHeartbeatInterval", {FlagKind::kValue, true}},
-      {"gossipsubHeartbeatInitialDelay", {FlagKind::kValue, true}},
-  };
-  return flags;
-}
-
-const char* kP2pdHelp =
-    "Usage: agentnetwork p2pd [flags]\n"
-    "\n"
-    "Run the node in the foreground as a libp2p daemon: it serves go-libp2p-daemon's control\n"
-    "protocol (identify, connect, disconnect, list peers, streams, DHT, connection manager) and\n"
-    "accepts p2pd's flags, Go style (-name=value, -name value, -flag, -flag=false). No data\n"
-    "directory is used; Ctrl+C or SIGTERM stops it. Prints \"Control socket:\", \"Peer ID:\" and\n"
-    "\"Peer Addrs:\" like p2pd.\n"
-    "\n"
-    "Flags:\n"
-    "  -listen MULTIADDR       control socket: /unix/PATH (0600) or /ip4/A/tcp/P\n"
-    "                          (default /unix/tmp/p2pd.sock)\n"
-    "  -hostAddrs A,B          P2P listen multiaddrs (default /ip4/0.0.0.0/tcp/0)\n"
-    "  -announceAddrs A,B      addresses told to peers instead of the listen addresses\n"
-    "  -noListenAddrs          listen on no address (dial out only)\n"
-    "  -id FILE                private key file (libp2p PrivateKey protobuf, Ed25519);\n"
-    "                          default: a fresh key for this run\n"
-    "  -noise, -tls, -plaintext\n"
-    "                          security protocols offered, in this order (default noise and\n"
-    "                          tls); those set true are the whole offer, =false removes one\n"
-    "  -muxer yamux|mplex      stream muxers, comma list (default yamux); -yamux and -mplex\n"
-    "                          add one\n"
-    "  -dht                    DHT, server mode when listening, client otherwise\n"
-    "  -dhtClient, -dhtServer  DHT in client or server mode\n"
-    "  -relay                  circuit relay v2 client (default true); given explicitly,\n"
-    "                          also the hop service\n"
-    "  -relayService, -relayHop\n"
-    "                          circuit relay v2 hop service (relay for others)\n"
-    "  -b, -bootstrap          connect to the bootstrap peers\n"
-    "  -bootstrapPeers A,B     bootstrap peers, multiaddrs ending in /p2p/ID\n"
-    "  -connManager            trim connections above -connHi down to -connLo\n"
-    "  -connLo N, -connHi N    low and high water marks (default 256, 512)\n"
-    "  -connGrace DURATION     grace period of new connections, Go duration (default 2m)\n"
-    "  -q                      print nothing at start\n"
-    "  -idleTimeout 0          accepted only as 0 (no idle exit)\n"
-    "\n"
-    "Refused (not supported yet): -pubsub, -f, -i, -idleTimeout other than 0.\n"
-    "Accepted and ignored: -quic (no QUIC transport yet), -persistentConnMaxMsgSize,\n"
-    "-natPortMap, -autonat, -autoRelay, -relayActive, -relayDiscovery, -relayHopLimit,\n"
-    "-forceReachabilityPublic, -forceReachabilityPrivate, -metricsAddr, -pprof, -pprofPort,\n"
-    "-blockProfileRate, -mutexProfileFraction, -pubsubRouter, -pubsubSign,\n"
-    "-pubsubSignStrict, -gossipsubHeartbeatInterval, -gossipsubHeartbeatInitialDelay.\n";
-
-Expected<bool> parse_go_bool(const std::string& name, const std::string& value) {
-  if (value == "1" || value == "t" || value == "T" || value == "true" || value == "TRUE" ||
-      value == "True") {
-    return true;
-  }
-  if (value == "0" || value == "f" || value == "F" || value == "false" || value == "FALSE" ||
-      value == "False") {
-    return false;
-  }
-  return fail("invalid boolean value \"" + value + "\" for -" + name);
-}
 
 std::vector<std::string> split_commas(const std::string& text) {
   std::vector<std::string> items;
@@ -187,174 +66,395 @@ Expected<double> parse_go_duration(const std::string& name, const std::string& v
   return total;
 }
 
-}  // namespace
-
-int command_p2pd(const Words& words) {
-  const auto& flags = p2pd_flags();
-  std::vector<std::pair<std::string, std::string>> given;
-  for (std::size_t i = 0; i < words.size(); ++i) {
-    const std::string& word = words[i];
-    if (word == "--") {
-      if (i + 1 < words.size()) {
-        print_error("unexpected argument \"" + words[i + 1] + "\" for p2pd");
-        return kExitUsage;
-      }
-      break;
-    }
-    if (word.size() < 2 || word[0] != '-') {
-      print_error("unexpected argument \"" + word + "\" for p2pd");
-      return kExitUsage;
-    }
-    std::string body = word.substr(word[1] == '-' ? 2 : 1);
-    std::optional<std::string> inline_value;
-    if (auto eq = body.find('='); eq != std::string::npos) {
-      inline_value = body.substr(eq + 1);
-      body.resize(eq);
-    }
-    if (body == "h" || body == "help") {
-      std::fputs(kP2pdHelp, stdout);
-      return kExitOk;
-    }
-    auto found = flags.find(body);
-    if (found == flags.end()) {
-      print_error("unknown flag \"" + word + "\" for p2pd (see: agentnetwork p2pd -h)");
-      return kExitUsage;
-    }
-    std::string value;
-    if (found->second.kind == FlagKind::kBool) {
-      value = inline_value.value_or("true");
-      auto parsed = parse_go_bool(body, value);
-      if (!parsed) {
-        print_error(parsed.error().message);
-        return kExitUsage;
-      }
-      value = *parsed ? "true" : "false";
-    } else if (inline_value) {
-      value = *inline_value;
-    } else if (i + 1 < words.size()) {
-      value = words[++i];
-    } else {
-      print_error("flag needs an argument: -" + body);
-      return kExitUsage;
-    }
-    if (!found->second.ignored) given.emplace_back(body, value);
-  }
-
+// What the flags set. The security, muxer and DHT flags combine, so they are kept as given
+// until every flag is read (see options_from_flags).
+struct P2pdFlagValues {
   node::P2pdOptions options;
   std::optional<bool> noise, tls, plaintext;
+  bool muxer_given = false;
   std::vector<std::string> muxers;
-  bool muxer_flag = false;
   bool dht = false, dht_client = false, dht_server = false;
-  auto usage = [](const std::string& message) {
-    print_error(message);
-    return kExitUsage;
+};
+
+enum class FlagUse {
+  kSupported,
+  kRefused,  // not supported yet: applying it fails (for booleans, when true)
+  // Accepted for compatibility and ignored: their go features do not exist in this node, or
+  // are always on.
+  kIgnored,
+};
+
+struct P2pdFlag {
+  std::string_view name;
+  std::string_view value_name = {};  // empty: a boolean
+  // Supported flags: their help line; empty when the flag before it describes both. Ignored
+  // flags: a note on them, if any.
+  std::string_view help = {};
+  FlagUse use = FlagUse::kSupported;
+  // Takes "true" or "false" for booleans; the error is the one-line usage error. Null for
+  // ignored flags.
+  Expected<void> (*apply)(P2pdFlagValues& values, const std::string& value) = nullptr;
+};
+
+bool on(const std::string& value) {
+  return value == "true";
+}
+
+Expected<void> add_muxer(P2pdFlagValues& values, std::string_view protocol_id) {
+  values.muxer_given = true;
+  values.muxers.emplace_back(protocol_id);
+  return {};
+}
+
+const std::vector<P2pdFlag>& p2pd_flag_table() {
+  using Values = P2pdFlagValues;
+  using Value = const std::string&;
+  static const std::vector<P2pdFlag> flags{
+      {.name = "listen",
+       .value_name = "MULTIADDR",
+       .help = "control socket: /unix/PATH (0600) or /ip4/A/tcp/P (default /unix/tmp/p2pd.sock)",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.options.listen = value;
+         return {};
+       }},
+      {.name = "hostAddrs",
+       .value_name = "A,B",
+       .help = "P2P listen multiaddrs (default /ip4/0.0.0.0/tcp/0)",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.options.host_addrs = split_commas(value);
+         return {};
+       }},
+      {.name = "announceAddrs",
+       .value_name = "A,B",
+       .help = "addresses told to peers instead of the listen addresses",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.options.announce_addrs = split_commas(value);
+         return {};
+       }},
+      {.name = "noListenAddrs",
+       .help = "listen on no address (dial out only)",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.options.no_listen = on(value);
+         return {};
+       }},
+      {.name = "id",
+       .value_name = "FILE",
+       .help = "private key file (libp2p PrivateKey protobuf, Ed25519); default: a fresh key for "
+               "this run",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.options.id_file = value;
+         return {};
+       }},
+      {.name = "noise",
+       .help = "security protocols offered, in this order (default noise and tls); those set "
+               "true are the whole offer, =false removes one",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.noise = on(value);
+         return {};
+       }},
+      {.name = "tls",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.tls = on(value);
+         return {};
+       }},
+      {.name = "plaintext",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.plaintext = on(value);
+         return {};
+       }},
+      {.name = "muxer",
+       .value_name = "yamux|mplex",
+       .help = "stream muxers, comma list (default yamux); -yamux and -mplex add one",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.muxer_given = true;
+         values.muxers.clear();
+         for (const auto& item : split_commas(value)) {
+           if (item == "yamux") {
+             values.muxers.push_back("/yamux/1.0.0");
+           } else if (item == "mplex") {
+             values.muxers.push_back("/mplex/6.7.0");
+           } else {
+             return fail("-muxer: unknown muxer \"" + item + "\" (expected yamux or mplex)");
+           }
+         }
+         return {};
+       }},
+      {.name = "yamux",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         if (on(value)) return add_muxer(values, "/yamux/1.0.0");
+         return {};
+       }},
+      {.name = "mplex",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         if (on(value)) return add_muxer(values, "/mplex/6.7.0");
+         return {};
+       }},
+      {.name = "dht",
+       .help = "DHT, server mode when listening, client otherwise",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.dht = on(value);
+         return {};
+       }},
+      {.name = "dhtClient",
+       .help = "DHT in client or server mode",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.dht_client = on(value);
+         return {};
+       }},
+      {.name = "dhtServer",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.dht_server = on(value);
+         return {};
+       }},
+      {.name = "relay",
+       .help = "circuit relay v2 client (default true); given explicitly, also the hop service",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         // go's p2pd nodes given -relay serve as relays in libp2p's interop suite (its relay
+         // tests reserve on them), so an explicit -relay runs the hop service too.
+         values.options.relay = on(value);
+         values.options.relay_service = values.options.relay_service || on(value);
+         return {};
+       }},
+      {.name = "relayService",
+       .help = "circuit relay v2 hop service (relay for others)",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.options.relay_service = values.options.relay_service || on(value);
+         return {};
+       }},
+      {.name = "relayHop",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.options.relay_service = values.options.relay_service || on(value);
+         return {};
+       }},
+      {.name = "b",
+       .help = "connect to the bootstrap peers",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.options.bootstrap = on(value);
+         return {};
+       }},
+      {.name = "bootstrap",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.options.bootstrap = on(value);
+         return {};
+       }},
+      {.name = "bootstrapPeers",
+       .value_name = "A,B",
+       .help = "bootstrap peers, multiaddrs ending in /p2p/ID",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.options.bootstrap_peers = split_commas(value);
+         return {};
+       }},
+      {.name = "connManager",
+       .help = "trim connections above -connHi down to -connLo",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.options.conn_manager = on(value);
+         return {};
+       }},
+      {.name = "connLo",
+       .value_name = "N",
+       .help = "low and high water marks (default 256, 512)",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         auto count = parse_count("connLo", value);
+         if (!count) return tl::unexpected(count.error());
+         values.options.conn_low = *count;
+         return {};
+       }},
+      {.name = "connHi",
+       .value_name = "N",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         auto count = parse_count("connHi", value);
+         if (!count) return tl::unexpected(count.error());
+         values.options.conn_high = *count;
+         return {};
+       }},
+      {.name = "connGrace",
+       .value_name = "DURATION",
+       .help = "grace period of new connections, Go duration (default 2m)",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         auto seconds = parse_go_duration("connGrace", value);
+         if (!seconds) return tl::unexpected(seconds.error());
+         values.options.conn_grace_seconds = *seconds;
+         return {};
+       }},
+      {.name = "q",
+       .help = "print nothing at start",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.options.quiet = on(value);
+         return {};
+       }},
+      {.name = "idleTimeout",
+       .value_name = "0",
+       .help = "accepted only as 0 (no idle exit)",
+       .apply = [](Values&, Value value) -> Expected<void> {
+         auto seconds = parse_go_duration("idleTimeout", value);
+         if (!seconds) return tl::unexpected(seconds.error());
+         if (*seconds != 0) return fail("-idleTimeout: not supported yet");
+         return {};
+       }},
+      {.name = "pubsub",
+       .use = FlagUse::kRefused,
+       .apply = [](Values&, Value value) -> Expected<void> {
+         if (on(value)) return fail("-pubsub: pubsub is not supported yet");
+         return {};
+       }},
+      {.name = "f",
+       .value_name = "FILE",
+       .use = FlagUse::kRefused,
+       .apply = [](Values&, Value) -> Expected<void> {
+         return fail("-f: JSON configuration is not supported yet");
+       }},
+      {.name = "i",
+       .use = FlagUse::kRefused,
+       .apply = [](Values&, Value value) -> Expected<void> {
+         if (on(value)) return fail("-i: JSON configuration is not supported yet");
+         return {};
+       }},
+      {.name = "quic", .help = "no QUIC transport yet", .use = FlagUse::kIgnored},
+      {.name = "persistentConnMaxMsgSize", .value_name = "N", .use = FlagUse::kIgnored},
+      {.name = "natPortMap", .use = FlagUse::kIgnored},
+      {.name = "autonat", .use = FlagUse::kIgnored},
+      {.name = "autoRelay", .use = FlagUse::kIgnored},
+      {.name = "relayActive", .use = FlagUse::kIgnored},
+      {.name = "relayDiscovery", .use = FlagUse::kIgnored},
+      {.name = "relayHopLimit", .value_name = "N", .use = FlagUse::kIgnored},
+      {.name = "forceReachabilityPublic", .use = FlagUse::kIgnored},
+      {.name = "forceReachabilityPrivate", .use = FlagUse::kIgnored},
+      {.name = "metricsAddr", .value_name = "ADDR", .use = FlagUse::kIgnored},
+      {.name = "pprof", .use = FlagUse::kIgnored},
+      {.name = "pprofPort", .value_name = "PORT", .use = FlagUse::kIgnored},
+      {.name = "blockProfileRate", .value_name = "N", .use = FlagUse::kIgnored},
+      {.name = "mutexProfileFraction", .value_name = "N", .use = FlagUse::kIgnored},
+      {.name = "pubsubRouter", .value_name = "NAME", .use = FlagUse::kIgnored},
+      {.name = "pubsubSign", .use = FlagUse::kIgnored},
+      {.name = "pubsubSignStrict", .use = FlagUse::kIgnored},
+      {.name = "gossipsubHeartbeatInterval", .value_name = "DURATION", .use = FlagUse::kIgnored},
+      {.name = "gossipsubHeartbeatInitialDelay",
+       .value_name = "DURATION",
+       .use = FlagUse::kIgnored},
   };
-  for (const auto& [name, value] : given) {
-    const bool on = value == "true";
-    if (name == "listen") {
-      options.listen = value;
-    } else if (name == "hostAddrs") {
-      options.host_addrs = split_commas(value);
-    } else if (name == "announceAddrs") {
-      options.announce_addrs = split_commas(value);
-    } else if (name == "noListenAddrs") {
-      options.no_listen = on;
-    } else if (name == "id") {
-      options.id_file = value;
-    } else if (name == "noise") {
-      noise = on;
-    } else if (name == "tls") {
-      tls = on;
-    } else if (name == "plaintext") {
-      plaintext = on;
-    } else if (name == "muxer") {
-      muxer_flag = true;
-      muxers.clear();
-      for (const auto& item : split_commas(value)) {
-        if (item == "yamux") {
-          muxers.push_back("/yamux/1.0.0");
-        } else if (item == "mplex") {
-          muxers.push_back("/mplex/6.7.0");
-        } else {
-          return usage("-muxer: unknown muxer \"" + item + "\" (expected yamux or mplex)");
-        }
-      }
-    } else if (name == "yamux" || name == "mplex") {
-      if (on) {
-        muxer_flag = true;
-        muxers.push_back(name == "yamux" ? "/yamux/1.0.0" : "/mplex/6.7.0");
-      }
-    } else if (name == "dht") {
-      dht = on;
-    } else if (name == "dhtClient") {
-      dht_client = on;
-    } else if (name == "dhtServer") {
-      dht_server = on;
-    } else if (name == "relay") {
-      // go's p2pd nodes given -relay serve as relays in libp2p's interop suite (its relay
-      // tests reserve on them), so an explicit -relay runs the hop service too.
-      options.relay = on;
-      options.relay_service = options.relay_service || on;
-    } else if (name == "relayService" || name == "relayHop") {
-      options.relay_service = options.relay_service || on;
-    } else if (name == "b" || name == "bootstrap") {
-      options.bootstrap = on;
-    } else if (name == "bootstrapPeers") {
-      options.bootstrap_peers = split_commas(value);
-    } else if (name == "connManager") {
-      options.conn_manager = on;
-    } else if (name == "connLo" || name == "connHi") {
-      auto count = parse_count(name, value);
-      if (!count) return usage(count.error().message);
-      (name == "connLo" ? options.conn_low : options.conn_high) = *count;
-    } else if (name == "connGrace") {
-      auto seconds = parse_go_duration(name, value);
-      if (!seconds) return usage(seconds.error().message);
-      options.conn_grace_seconds = *seconds;
-    } else if (name == "q") {
-      options.quiet = on;
-    } else if (name == "pubsub") {
-      if (on) return usage("-pubsub: pubsub is not supported yet");
-    } else if (name == "idleTimeout") {
-      auto seconds = parse_go_duration(name, value);
-      if (!seconds) return usage(seconds.error().message);
-      if (*seconds != 0) return usage("-idleTimeout: not supported yet");
-    } else if (name == "f" || name == "i") {
-      if (name == "f" || on) return usage("-" + name + ": JSON configuration is not supported yet");
-    }
+  return flags;
+}
+
+CommandSpec p2pd_command_spec() {
+  CommandSpec spec = spec_of("p2pd");
+  spec.flag_syntax = FlagSyntax::kGo;
+  for (const auto& flag : p2pd_flag_table()) {
+    spec.options.push_back(
+        OptionSpec{std::string(flag.name), std::string(flag.value_name), std::string(flag.help)});
   }
+  return spec;
+}
+
+// "-name VALUE", as the help shows a flag.
+std::string flag_usage(const P2pdFlag& flag) {
+  std::string usage = "-" + std::string(flag.name);
+  if (!flag.value_name.empty()) usage += " " + std::string(flag.value_name);
+  return usage;
+}
+
+// The flags of one use, with their notes: "-quic (no QUIC transport yet), -natPortMap".
+std::string flag_list(FlagUse use) {
+  std::string list;
+  for (const auto& flag : p2pd_flag_table()) {
+    if (flag.use != use) continue;
+    list += (list.empty() ? "-" : ", -") + std::string(flag.name);
+    if (!flag.help.empty()) list += " (" + std::string(flag.help) + ")";
+  }
+  return list;
+}
+
+std::string p2pd_help() {
+  std::string text =
+      "Usage: agentnetwork p2pd [flags]\n\n" +
+      wrap_text(
+          "Run the node in the foreground as a libp2p daemon: it serves go-libp2p-daemon's "
+          "control protocol (identify, connect, disconnect, list peers, streams, DHT, connection "
+          "manager) and accepts p2pd's flags, Go style (-name=value, -name value, -flag, "
+          "-flag=false). No data directory is used; Ctrl+C or SIGTERM stops it. Prints \"Control "
+          "socket:\", \"Peer ID:\" and \"Peer Addrs:\" like p2pd.") +
+      "\nFlags:\n";
+  const auto& flags = p2pd_flag_table();
+  for (std::size_t i = 0; i < flags.size(); ++i) {
+    if (flags[i].use != FlagUse::kSupported) continue;
+    std::string left = "  " + flag_usage(flags[i]);
+    const auto help = flags[i].help;
+    while (i + 1 < flags.size() && flags[i + 1].use == FlagUse::kSupported &&
+           flags[i + 1].help.empty()) {
+      left += ", " + flag_usage(flags[++i]);
+    }
+    text += help_row(left, help);
+  }
+  text += "\n" + wrap_text("Refused (not supported yet): " + flag_list(FlagUse::kRefused) + ".");
+  text += wrap_text("Accepted and ignored: " + flag_list(FlagUse::kIgnored) + ".");
+  return text;
+}
+
+// The cross-flag rules, once every flag is applied.
+Expected<node::P2pdOptions> options_from_flags(P2pdFlagValues values) {
+  auto& options = values.options;
   // Protocols switched on explicitly are the whole offer (-noise=true: Noise only, whatever
   // is implemented of the defaults); otherwise the defaults minus those switched off.
-  const bool any_on = noise.value_or(false) || tls.value_or(false) || plaintext.value_or(false);
-  const bool use_noise = any_on ? noise.value_or(false) : noise.value_or(true);
-  const bool use_tls = any_on ? tls.value_or(false) : tls.value_or(true);
-  const bool use_plaintext = plaintext.value_or(false);
+  const bool any_on = values.noise.value_or(false) || values.tls.value_or(false) ||
+                      values.plaintext.value_or(false);
+  const bool use_noise = any_on ? values.noise.value_or(false) : values.noise.value_or(true);
+  const bool use_tls = any_on ? values.tls.value_or(false) : values.tls.value_or(true);
+  const bool use_plaintext = values.plaintext.value_or(false);
   options.security_protocols.clear();
   if (use_noise) options.security_protocols.push_back("/noise");
   if (use_tls) options.security_protocols.push_back("/tls/1.0.0");
   if (use_plaintext) options.security_protocols.push_back("/plaintext/2.0.0");
   if (options.security_protocols.empty()) {
-    return usage("at least one security protocol must be enabled (-noise, -tls, -plaintext)");
+    return fail("at least one security protocol must be enabled (-noise, -tls, -plaintext)");
   }
-  if (muxer_flag) {
-    if (muxers.empty()) return usage("no stream muxer selected");
-    options.muxers = muxers;
+  if (values.muxer_given) {
+    if (values.muxers.empty()) return fail("no stream muxer selected");
+    options.muxers = values.muxers;
   }
-  if (dht_server) {
+  if (values.dht_server) {
     options.dht = node::P2pdDhtMode::kServer;
-  } else if (dht_client) {
+  } else if (values.dht_client) {
     options.dht = node::P2pdDhtMode::kClient;
-  } else if (dht) {
+  } else if (values.dht) {
     options.dht = node::P2pdDhtMode::kAuto;
   }
   if (options.conn_low > options.conn_high) {
-    return usage("-connLo " + std::to_string(options.conn_low) + " is above -connHi " +
-                 std::to_string(options.conn_high));
+    return fail("-connLo " + std::to_string(options.conn_low) + " is above -connHi " +
+                std::to_string(options.conn_high));
   }
   if (options.bootstrap && options.bootstrap_peers.empty()) {
-    return usage("-b: no bootstrap peers given (-bootstrapPeers; no public list is built in)");
+    return fail("-b: no bootstrap peers given (-bootstrapPeers; no public list is built in)");
   }
-  return node::run_p2pd(options);
+  return options;
+}
+
+}  // namespace
+
+int command_p2pd(const Words& words) {
+  auto parsed = parse_args(p2pd_command_spec(), words);
+  if (!parsed) {
+    print_error(parsed.error().message);
+    return kExitUsage;
+  }
+  if (parsed->help) {
+    std::fputs(p2pd_help().c_str(), stdout);
+    return kExitOk;
+  }
+  P2pdFlagValues values;
+  for (const auto& [name, value] : parsed->options) {
+    for (const auto& flag : p2pd_flag_table()) {
+      if (flag.name != name || flag.apply == nullptr) continue;
+      if (auto applied = flag.apply(values, value); !applied) {
+        print_error(applied.error().message);
+        return kExitUsage;
+      }
+    }
+  }
+  auto options = options_from_flags(std::move(values));
+  if (!options) {
+    print_error(options.error().message);
+    return kExitUsage;
+  }
+  return node::run_p2pd(*options);
 }
 
 }  // namespace an::app

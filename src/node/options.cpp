@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <set>
 
@@ -33,6 +34,36 @@ std::vector<std::string> split_list(std::string_view value) {
 
 std::string quote_value(std::string_view value) {
   return "\"" + std::string(value) + "\"";
+}
+
+std::string join_list(const std::vector<std::string>& items) {
+  std::string text;
+  for (const auto& item : items)
+    text += (text.empty() ? "" : ",") + item;
+  return text;
+}
+
+// The shortest "%g" text that reads back as the same number: a restart must not round a value.
+std::string format_decimal(double value) {
+  char text[32];
+  for (int precision = 6;; ++precision) {
+    std::snprintf(text, sizeof(text), "%.*g", precision, value);
+    if (precision >= 17 || parse_decimal(text) == value) return text;
+  }
+}
+
+std::int64_t integer_of(std::string_view text) {
+  std::int64_t number = 0;
+  std::from_chars(text.data(), text.data() + text.size(), number);
+  return number;
+}
+
+// Stores a parsed value, or passes its error on.
+template <typename Value, typename Field>
+Expected<void> assign(Expected<Value> parsed, Field& field) {
+  if (!parsed) return tl::unexpected(parsed.error());
+  field = static_cast<Field>(std::move(*parsed));
+  return {};
 }
 
 Expected<Role> parse_role(std::string_view value) {
@@ -105,6 +136,16 @@ Expected<void> check_peer_address(std::string_view option, std::string_view text
   return {};
 }
 
+Expected<std::vector<std::string>> parse_peer_list(std::string_view option, std::string_view text) {
+  auto items = split_list(text);
+  for (const auto& item : items) {
+    if (auto checked = check_peer_address(option, item); !checked) {
+      return tl::unexpected(checked.error());
+    }
+  }
+  return items;
+}
+
 Expected<std::int64_t> parse_whole_number(std::string_view name, std::string_view value,
                                           std::int64_t low, std::int64_t high,
                                           std::string_view unit) {
@@ -155,29 +196,6 @@ std::string_view dht_mode_setting_name(DhtModeSetting mode) {
       break;
   }
   return "auto";
-}
-
-const std::vector<std::string>& node_option_names() {
-  static const std::vector<std::string> names{"data",
-                                              "key",
-                                              "listen",
-                                              "bootstrap",
-                                              "role",
-                                              "dht-mode",
-                                              "static-relay",
-                                              "relay-max-reservations",
-                                              "relay-circuit-duration",
-                                              "relay-circuit-bytes",
-                                              "grpc",
-                                              "p2pd-listen",
-                                              "log-max-size-mb",
-                                              "log-max-files",
-                                              "conn-low-water",
-                                              "conn-high-water",
-                                              "conn-grace",
-                                              "security",
-                                              "muxer"};
-  return names;
 }
 
 namespace {
@@ -294,143 +312,291 @@ Expected<void> check_p2pd_listen(std::string_view text) {
   return {};
 }
 
-Expected<void> apply_node_option(NodeOptions& options, std::string_view name,
-                                 std::string_view value) {
-  if (name == "data") {
-    if (value.empty()) return fail("invalid -data: the directory must not be empty");
-    options.data_dir = std::filesystem::path(std::string(value));
-  } else if (name == "key") {
-    if (value.empty()) return fail("invalid -key: the file name must not be empty");
-    options.key_file = std::filesystem::path(std::string(value));
-  } else if (name == "listen") {
-    if (value == "none") {
-      options.listen.clear();
-      return {};
-    }
-    auto items = split_list(value);
-    if (items.empty()) {
-      return fail("invalid -listen " + quote_value(value) +
-                  ": no address given (\"none\" for a node that only dials out)");
-    }
-    std::set<std::string> seen;
-    for (const auto& item : items) {
-      auto parsed = parse_listen_address(item);
-      if (!parsed) return tl::unexpected(parsed.error());
-      if (!seen.insert(item).second) return fail("-listen: " + quote_value(item) + " given twice");
-    }
-    options.listen = items;
-  } else if (name == "bootstrap") {
-    auto items = split_list(value);
-    for (const auto& item : items) {
-      if (auto checked = check_peer_address("bootstrap", item); !checked) return checked;
-    }
-    options.bootstrap = items;
-  } else if (name == "static-relay") {
-    auto items = split_list(value);
-    for (const auto& item : items) {
-      if (auto checked = check_peer_address("static-relay", item); !checked) return checked;
-    }
-    options.static_relays = items;
-  } else if (name == "relay-max-reservations") {
-    auto number = parse_whole_number(name, value, 1, 100000, "a whole number");
-    if (!number) return tl::unexpected(number.error());
-    options.relay_max_reservations = static_cast<int>(*number);
-  } else if (name == "relay-circuit-duration") {
-    auto number = parse_whole_number(name, value, 0, 86400, "seconds, 0 for no limit");
-    if (!number) return tl::unexpected(number.error());
-    options.relay_circuit_duration_seconds = static_cast<int>(*number);
-  } else if (name == "relay-circuit-bytes") {
-    auto number =
-        parse_whole_number(name, value, 0, std::int64_t{1} << 40, "bytes, 0 for no limit");
-    if (!number) return tl::unexpected(number.error());
-    options.relay_circuit_bytes = *number;
-  } else if (name == "role") {
-    auto role = parse_role(value);
-    if (!role) return tl::unexpected(role.error());
-    options.role = *role;
-  } else if (name == "dht-mode") {
-    auto mode = parse_dht_mode(value);
-    if (!mode) return tl::unexpected(mode.error());
-    options.dht_mode = *mode;
-  } else if (name == "grpc") {
-    if (auto checked = check_grpc_endpoint(value); !checked) return checked;
-    options.grpc = std::string(value);
-  } else if (name == "p2pd-listen") {
-    if (auto checked = check_p2pd_listen(value); !checked) return checked;
-    options.p2pd_listen = std::string(value);
-  } else if (name == "log-max-size-mb") {
-    auto size = parse_size_mb(value);
-    if (!size) return tl::unexpected(size.error());
-    options.log_max_size_mb = *size;
-  } else if (name == "log-max-files") {
-    auto files = parse_max_files(value);
-    if (!files) return tl::unexpected(files.error());
-    options.log_max_files = *files;
-  } else if (name == "conn-low-water" || name == "conn-high-water") {
-    auto count = parse_connection_count(name, value);
-    if (!count) return tl::unexpected(count.error());
-    (name == "conn-low-water" ? options.conn_low_water : options.conn_high_water) = *count;
-  } else if (name == "conn-grace") {
-    auto seconds = parse_grace_seconds(value);
-    if (!seconds) return tl::unexpected(seconds.error());
-    options.conn_grace_seconds = *seconds;
-  } else if (name == "security") {
-    auto list = parse_protocol_list(name, value, kSecurityProtocols);
-    if (!list) return tl::unexpected(list.error());
-    options.security = *list;
-  } else if (name == "muxer") {
-    auto list = parse_protocol_list(name, value, kMuxers);
-    if (!list) return tl::unexpected(list.error());
-    options.muxers = *list;
-  } else {
-    return fail("unknown option -" + std::string(name));
+namespace {
+
+constexpr std::string_view kListenNone = "none";
+
+Expected<void> apply_listen(NodeOptions& options, std::string_view text) {
+  if (text == kListenNone) {
+    options.listen.clear();
+    return {};
   }
+  auto items = split_list(text);
+  if (items.empty()) {
+    return fail("invalid -listen " + quote_value(text) +
+                ": no address given (\"none\" for a node that only dials out)");
+  }
+  std::set<std::string> seen;
+  for (const auto& item : items) {
+    auto parsed = parse_listen_address(item);
+    if (!parsed) return tl::unexpected(parsed.error());
+    if (!seen.insert(item).second) return fail("-listen: " + quote_value(item) + " given twice");
+  }
+  options.listen = items;
   return {};
 }
 
+std::vector<NodeOptionDescriptor> make_node_option_table() {
+  using Options = NodeOptions;
+  using Text = std::string_view;
+  return {
+      {.name = "data",
+       .value_name = "DIR",
+       .help = "data directory",
+       .kind = OptionKind::kPath,
+       .apply = [](Options& options, Text text) -> Expected<void> {
+         if (text.empty()) return fail("invalid -data: the directory must not be empty");
+         options.data_dir = std::filesystem::path(std::string(text));
+         return {};
+       },
+       .format = [](const Options& options) { return options.data_dir.string(); },
+       .in_config_file = false},
+      {.name = "key",
+       .value_name = "FILE",
+       .help = "private key file",
+       .kind = OptionKind::kPath,
+       .apply = [](Options& options, Text text) -> Expected<void> {
+         if (text.empty()) return fail("invalid -key: the file name must not be empty");
+         options.key_file = std::filesystem::path(std::string(text));
+         return {};
+       },
+       .format = [](const Options& options) { return options.key_file.string(); },
+       .default_note = "DIR/keys/node.key"},
+      {.name = "listen",
+       .value_name = "A,B",
+       .help = "P2P listen multiaddrs",
+       .kind = OptionKind::kList,
+       .apply = apply_listen,
+       .format =
+           [](const Options& options) {
+             return options.listen.empty() ? std::string(kListenNone) : join_list(options.listen);
+           },
+       .default_note = "none: dial out only",
+       .empty_list_text = kListenNone},
+      {.name = "bootstrap",
+       .value_name = "A,B",
+       .help = "bootstrap peers, full multiaddrs ending in /p2p/<peer id>",
+       .kind = OptionKind::kList,
+       .apply =
+           [](Options& options, Text text) {
+             return assign(parse_peer_list("bootstrap", text), options.bootstrap);
+           },
+       .format = [](const Options& options) { return join_list(options.bootstrap); }},
+      {.name = "role",
+       .value_name = "ROLE",
+       .help = "bootstrap, relay or normal",
+       .kind = OptionKind::kChoice,
+       .apply = [](Options& options, Text text) { return assign(parse_role(text), options.role); },
+       .format = [](const Options& options) { return std::string(role_name(options.role)); }},
+      {.name = "dht-mode",
+       .value_name = "MODE",
+       .help = "auto (server when listening), client or server",
+       .kind = OptionKind::kChoice,
+       .apply = [](Options& options,
+                   Text text) { return assign(parse_dht_mode(text), options.dht_mode); },
+       .format =
+           [](const Options& options) {
+             return std::string(dht_mode_setting_name(options.dht_mode));
+           }},
+      {.name = "static-relay",
+       .value_name = "A,B",
+       .help = "relays to hold a reservation on, full multiaddrs ending in /p2p/<peer id>",
+       .kind = OptionKind::kList,
+       .apply =
+           [](Options& options, Text text) {
+             return assign(parse_peer_list("static-relay", text), options.static_relays);
+           },
+       .format = [](const Options& options) { return join_list(options.static_relays); }},
+      {.name = "relay-max-reservations",
+       .value_name = "N",
+       .help = "relay service: reservations held at once",
+       .kind = OptionKind::kInteger,
+       .apply =
+           [](Options& options, Text text) {
+             return assign(
+                 parse_whole_number("relay-max-reservations", text, 1, 100000, "a whole number"),
+                 options.relay_max_reservations);
+           },
+       .format =
+           [](const Options& options) { return std::to_string(options.relay_max_reservations); }},
+      {.name = "relay-circuit-duration",
+       .value_name = "SEC",
+       .help = "relay service: each relayed connection's time limit, 0: none",
+       .kind = OptionKind::kInteger,
+       .apply =
+           [](Options& options, Text text) {
+             return assign(parse_whole_number("relay-circuit-duration", text, 0, 86400,
+                                              "seconds, 0 for no limit"),
+                           options.relay_circuit_duration_seconds);
+           },
+       .format =
+           [](const Options& options) {
+             return std::to_string(options.relay_circuit_duration_seconds);
+           }},
+      {.name = "relay-circuit-bytes",
+       .value_name = "N",
+       .help = "relay service: bytes per direction per relayed connection, 0: none",
+       .kind = OptionKind::kInteger,
+       .apply =
+           [](Options& options, Text text) {
+             return assign(parse_whole_number("relay-circuit-bytes", text, 0, std::int64_t{1} << 40,
+                                              "bytes, 0 for no limit"),
+                           options.relay_circuit_bytes);
+           },
+       .format =
+           [](const Options& options) { return std::to_string(options.relay_circuit_bytes); }},
+      {.name = "grpc",
+       .value_name = "HOST:PORT",
+       .help = "control API endpoint",
+       .kind = OptionKind::kText,
+       .apply = [](Options& options, Text text) -> Expected<void> {
+         if (auto checked = check_grpc_endpoint(text); !checked) return checked;
+         options.grpc = std::string(text);
+         return {};
+       },
+       .format = [](const Options& options) { return options.grpc; },
+       .default_note = "a socket in the data dir"},
+      {.name = "p2pd-listen",
+       .value_name = "MULTIADDR",
+       .help = "also serve the libp2p daemon (p2pd) control protocol there: /unix/PATH "
+               "(created 0600) or /ip4/127.0.0.1/tcp/PORT",
+       .kind = OptionKind::kText,
+       .apply = [](Options& options, Text text) -> Expected<void> {
+         if (auto checked = check_p2pd_listen(text); !checked) return checked;
+         options.p2pd_listen = std::string(text);
+         return {};
+       },
+       .format = [](const Options& options) { return options.p2pd_listen; }},
+      {.name = "log-max-size-mb",
+       .value_name = "N",
+       .help = "rotate node.log at this size in MB",
+       .kind = OptionKind::kDecimal,
+       .apply = [](Options& options,
+                   Text text) { return assign(parse_size_mb(text), options.log_max_size_mb); },
+       .format = [](const Options& options) { return format_decimal(options.log_max_size_mb); }},
+      {.name = "log-max-files",
+       .value_name = "N",
+       .help = "rotated log files kept",
+       .kind = OptionKind::kInteger,
+       .apply = [](Options& options,
+                   Text text) { return assign(parse_max_files(text), options.log_max_files); },
+       .format = [](const Options& options) { return std::to_string(options.log_max_files); }},
+      {.name = "conn-low-water",
+       .value_name = "N",
+       .help = "trim connections down to N peers",
+       .kind = OptionKind::kInteger,
+       .apply =
+           [](Options& options, Text text) {
+             return assign(parse_connection_count("conn-low-water", text), options.conn_low_water);
+           },
+       .format = [](const Options& options) { return std::to_string(options.conn_low_water); }},
+      {.name = "conn-high-water",
+       .value_name = "N",
+       .help = "trim when more than N peers are connected",
+       .kind = OptionKind::kInteger,
+       .apply =
+           [](Options& options, Text text) {
+             return assign(parse_connection_count("conn-high-water", text),
+                           options.conn_high_water);
+           },
+       .format = [](const Options& options) { return std::to_string(options.conn_high_water); }},
+      {.name = "conn-grace",
+       .value_name = "SEC",
+       .help = "new peers are not trimmed for SEC seconds",
+       .kind = OptionKind::kDecimal,
+       .apply =
+           [](Options& options, Text text) {
+             return assign(parse_grace_seconds(text), options.conn_grace_seconds);
+           },
+       .format = [](const Options& options) { return format_decimal(options.conn_grace_seconds); }},
+      {.name = "security",
+       .value_name = "A,B",
+       .help = "security protocols offered, preferred first: noise, tls, plaintext",
+       .kind = OptionKind::kList,
+       .apply =
+           [](Options& options, Text text) {
+             return assign(parse_protocol_list("security", text, kSecurityProtocols),
+                           options.security);
+           },
+       .format = [](const Options& options) { return join_list(options.security); },
+       .default_note = "plaintext disables encryption, for tests only"},
+      {.name = "muxer",
+       .value_name = "A,B",
+       .help = "stream muxers offered, preferred first: yamux, mplex",
+       .kind = OptionKind::kList,
+       .apply =
+           [](Options& options, Text text) {
+             return assign(parse_protocol_list("muxer", text, kMuxers), options.muxers);
+           },
+       .format = [](const Options& options) { return join_list(options.muxers); }},
+  };
+}
+
+}  // namespace
+
+const std::vector<NodeOptionDescriptor>& node_option_table() {
+  static const std::vector<NodeOptionDescriptor> table = make_node_option_table();
+  return table;
+}
+
+const NodeOptionDescriptor* find_node_option(std::string_view name) {
+  for (const auto& option : node_option_table()) {
+    if (option.name == name) return &option;
+  }
+  return nullptr;
+}
+
+Expected<void> apply_node_option(NodeOptions& options, std::string_view name,
+                                 std::string_view value) {
+  const auto* option = find_node_option(name);
+  if (option == nullptr) return fail("unknown option -" + std::string(name));
+  return option->apply(options, value);
+}
+
+std::string canonical_option_text(const NodeOptionDescriptor& option, std::string_view text) {
+  if (option.kind != OptionKind::kPath) return std::string(text);
+  return daemon::make_absolute(std::filesystem::path(std::string(text))).string();
+}
+
 namespace {
+
+std::string config_key(std::string_view option_name) {
+  std::string key(option_name);
+  std::replace(key.begin(), key.end(), '-', '_');
+  return key;
+}
 
 // Errors name the key but not the file; callers add where the settings came from.
 Expected<void> apply_config_settings(NodeOptions& options, const nlohmann::json& config) {
   if (!config.is_object()) return fail("the settings must be a JSON object");
   for (const auto& [key, value] : config.items()) {
     std::string name = key;
-    for (auto& c : name)
-      c = c == '_' ? '-' : c;
-    if (name == "data") {
-      return fail("\"data\" is not a setting (the file lives in the data directory)");
+    std::replace(name.begin(), name.end(), '_', '-');
+    const auto* option = find_node_option(name);
+    if (option == nullptr) return fail("unknown key \"" + key + "\"");
+    if (!option->in_config_file) {
+      return fail("\"" + name + "\" is not a setting (the file lives in the data directory)");
     }
-    bool known = false;
-    for (const auto& option : node_option_names())
-      known = known || option == name;
-    if (!known) return fail("unknown key \"" + key + "\"");
     std::string text;
     if (value.is_string()) {
       text = value.get<std::string>();
     } else if (value.is_number() && !value.is_boolean()) {
       text = value.dump();
-    } else if (value.is_array() &&
-               (name == "listen" || name == "bootstrap" || name == "static-relay" ||
-                name == "security" || name == "muxer")) {
+    } else if (value.is_array() && option->kind == OptionKind::kList) {
       for (const auto& item : value) {
         if (!item.is_string()) return fail("\"" + key + "\" must list strings");
         text += (text.empty() ? "" : ",") + item.get<std::string>();
       }
-      if (text.empty() && name != "security" && name != "muxer") {
-        (name == "bootstrap"      ? options.bootstrap
-         : name == "static-relay" ? options.static_relays
-                                  : options.listen)
-            .clear();
-        continue;
-      }
+      if (text.empty()) text = option->empty_list_text;
     } else {
       return fail("\"" + key + "\" has the wrong type (" + value.type_name() + ")");
     }
-    if (auto applied = apply_node_option(options, name, text); !applied) return applied;
-    // A relative key path in the config is relative to the data directory it lives in.
-    if (name == "key" && options.key_file.is_relative()) {
-      options.key_file = options.data_dir / options.key_file;
+    // A relative path in the config is relative to the data directory it lives in.
+    if (option->kind == OptionKind::kPath && !text.empty() &&
+        std::filesystem::path(text).is_relative()) {
+      text = (options.data_dir / text).string();
     }
+    if (auto applied = option->apply(options, text); !applied) return applied;
   }
   return {};
 }
@@ -457,28 +623,28 @@ Expected<void> apply_config_file(NodeOptions& options, const std::filesystem::pa
 }
 
 nlohmann::json options_to_config_json(const NodeOptions& options) {
-  nlohmann::json json;
-  json["key"] = options.key_file.empty() ? "" : options.key_file.string();
-  json["listen"] = options.listen;
-  json["bootstrap"] = options.bootstrap;
-  json["role"] = std::string(role_name(options.role));
-  json["dht_mode"] = std::string(dht_mode_setting_name(options.dht_mode));
-  json["static_relay"] = options.static_relays;
-  json["relay_max_reservations"] = options.relay_max_reservations;
-  json["relay_circuit_duration"] = options.relay_circuit_duration_seconds;
-  json["relay_circuit_bytes"] = options.relay_circuit_bytes;
-  json["grpc"] = options.grpc;
-  json["p2pd_listen"] = options.p2pd_listen;
-  json["log_max_size_mb"] = options.log_max_size_mb;
-  json["log_max_files"] = options.log_max_files;
-  json["conn_low_water"] = options.conn_low_water;
-  json["conn_high_water"] = options.conn_high_water;
-  json["conn_grace"] = options.conn_grace_seconds;
-  json["security"] = options.security;
-  json["muxer"] = options.muxers;
-  if (options.key_file.empty()) json.erase("key");
-  if (options.grpc.empty()) json.erase("grpc");
-  if (options.p2pd_listen.empty()) json.erase("p2pd_listen");
+  auto json = nlohmann::json::object();
+  for (const auto& option : node_option_table()) {
+    if (!option.in_config_file) continue;
+    const auto key = config_key(option.name);
+    const auto text = option.format(options);
+    switch (option.kind) {
+      case OptionKind::kList:
+        json[key] = text == option.empty_list_text ? std::vector<std::string>{} : split_list(text);
+        break;
+      case OptionKind::kInteger:
+        json[key] = integer_of(text);
+        break;
+      case OptionKind::kDecimal:
+        json[key] = parse_decimal(text).value_or(0);
+        break;
+      case OptionKind::kText:
+      case OptionKind::kPath:
+      case OptionKind::kChoice:
+        if (!text.empty()) json[key] = text;
+        break;
+    }
+  }
   return json;
 }
 
@@ -499,43 +665,12 @@ Expected<void> validate_for_start(const NodeOptions& options) {
 }
 
 std::vector<std::string> options_to_args(const NodeOptions& options) {
-  auto join = [](const std::vector<std::string>& items) {
-    std::string text;
-    for (const auto& item : items)
-      text += (text.empty() ? "" : ",") + item;
-    return text;
-  };
-  char size_text[32];
-  std::snprintf(size_text, sizeof(size_text), "%g", options.log_max_size_mb);
-  std::vector<std::string> args{"--data", daemon::make_absolute(options.data_dir).string()};
-  if (!options.key_file.empty()) {
-    args.insert(args.end(), {"--key", daemon::make_absolute(options.key_file).string()});
+  std::vector<std::string> args;
+  for (const auto& option : node_option_table()) {
+    const auto text = option.format(options);
+    if (text.empty()) continue;
+    args.insert(args.end(), {"--" + std::string(option.name), canonical_option_text(option, text)});
   }
-  args.insert(args.end(), {"--listen", options.listen.empty() ? "none" : join(options.listen)});
-  if (!options.bootstrap.empty()) args.insert(args.end(), {"--bootstrap", join(options.bootstrap)});
-  args.insert(args.end(), {"--role", std::string(role_name(options.role))});
-  if (options.dht_mode != DhtModeSetting::kAuto) {
-    args.insert(args.end(), {"--dht-mode", std::string(dht_mode_setting_name(options.dht_mode))});
-  }
-  if (!options.static_relays.empty()) {
-    args.insert(args.end(), {"--static-relay", join(options.static_relays)});
-  }
-  args.insert(args.end(),
-              {"--relay-max-reservations", std::to_string(options.relay_max_reservations),
-               "--relay-circuit-duration", std::to_string(options.relay_circuit_duration_seconds),
-               "--relay-circuit-bytes", std::to_string(options.relay_circuit_bytes)});
-  if (!options.grpc.empty()) args.insert(args.end(), {"--grpc", options.grpc});
-  if (!options.p2pd_listen.empty()) {
-    args.insert(args.end(), {"--p2pd-listen", options.p2pd_listen});
-  }
-  args.insert(args.end(), {"--log-max-size-mb", size_text, "--log-max-files",
-                           std::to_string(options.log_max_files)});
-  char grace_text[32];
-  std::snprintf(grace_text, sizeof(grace_text), "%g", options.conn_grace_seconds);
-  args.insert(args.end(),
-              {"--conn-low-water", std::to_string(options.conn_low_water), "--conn-high-water",
-               std::to_string(options.conn_high_water), "--conn-grace", grace_text});
-  args.insert(args.end(), {"--security", join(options.security), "--muxer", join(options.muxers)});
   return args;
 }
 

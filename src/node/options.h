@@ -61,13 +61,51 @@ std::vector<std::string> muxer_protocol_ids(const NodeOptions& options);
 // Whether -security includes plaintext (start warns about it).
 bool plaintext_enabled(const NodeOptions& options);
 
-// The option names a node command accepts, as written after the dashes.
-const std::vector<std::string>& node_option_names();
+// How an option's text maps to config.json and to the canonical command line.
+enum class OptionKind {
+  kText,     // a JSON string; empty text means not set, and the key is left out
+  kPath,     // kText, made absolute on the canonical command line; in config.json, relative
+             // to the data directory
+  kChoice,   // a JSON string, one of a few words
+  kList,     // comma separated on the command line, a JSON array of strings in config.json
+  kInteger,  // a JSON number
+  kDecimal,  // a JSON number
+};
+
+// One node option. The command line, config.json, help and `restart` all work from this table,
+// so adding an option is one entry.
+struct NodeOptionDescriptor {
+  std::string_view name;        // as written after the dashes; config.json has '_' for '-'
+  std::string_view value_name;  // in help: "N", "A,B"
+  std::string_view help;        // without the default, which help adds from `format`
+  OptionKind kind;
+  // Sets the option from its text; the error is one line naming the option and the bad value.
+  Expected<void> (*apply)(NodeOptions& options, std::string_view text);
+  // The option's text (apply reads it back to the same value); empty when not set, e.g. no
+  // -grpc stands for the default endpoint.
+  std::string (*format)(const NodeOptions& options);
+  // What help says of the default besides its text, or instead of it when it is not set.
+  std::string_view default_note = {};
+  // For lists whose empty text means something else: the text of no items ("none").
+  std::string_view empty_list_text = {};
+  // -data is not: config.json lives in the data directory.
+  bool in_config_file = true;
+};
+
+// Every node option, in the order of the canonical command line.
+const std::vector<NodeOptionDescriptor>& node_option_table();
+
+// The option named `name` (as written after the dashes); nullptr when there is none.
+const NodeOptionDescriptor* find_node_option(std::string_view name);
 
 // Sets one option from its text. `name` is the command-line spelling ("log-max-size-mb"); the
 // error is one line naming the option and the bad value.
 Expected<void> apply_node_option(NodeOptions& options, std::string_view name,
                                  std::string_view value);
+
+// An option's text as the detached node and `restart` are given it: paths made absolute, as
+// they run in another working directory.
+std::string canonical_option_text(const NodeOptionDescriptor& option, std::string_view text);
 
 // Applies DIR/config.json's content (keys as the options, '_' for '-'); unknown keys and bad
 // values are errors naming the key.
