@@ -117,6 +117,15 @@ std::vector<CommandSpec> make_specs() {
                 "A peer the node is not connected to is looked up by its ID in the Kademlia DHT\n"
                 "(up to 60 s), which also connects to it.\n"
                 "Exit code 1 when the peer is not found."),
+      described(command("resources", "[-data DIR] [-json] [-peers N]",
+                        "Show the resource limits and what the running node holds of each.",
+                        {data, flag_option("json", "print JSON: scopes, peers, refusals"),
+                         value_option("peers", "N", "busiest peers to list, 0-100 (default 10)")},
+                        0, kApiDetails),
+                "Scopes: system, transient (connections and streams not yet authenticated or\n"
+                "negotiated), the allowlisted two, each protocol, and the busiest peers; each\n"
+                "cell is used/limit. Refusals count what a limit turned away since the start\n"
+                "(docs/security.md)."),
       described(command("p2pd", "[p2pd flags]",
                         "Run the node in the foreground as a libp2p daemon (go-libp2p-daemon's "
                         "protocol).",
@@ -216,11 +225,14 @@ int run_cli(int argc, char** argv) {
 
   using Handler = int (*)(const Words&);
   static const std::vector<std::pair<std::string, Handler>> handlers{
-      {"start", command_start},     {"run", command_run},         {"stop", command_stop},
-      {"restart", command_restart}, {"status", command_status},   {"logs", command_logs},
-      {"keygen", command_keygen},   {"config", command_config},   {"id", command_id},
-      {"peers", command_peers},     {"connect", command_connect}, {"ping", command_ping},
-      {"find", command_find},       {"p2pd", command_p2pd},       {"version", command_version},
+      {"start", command_start},     {"run", command_run},
+      {"stop", command_stop},       {"restart", command_restart},
+      {"status", command_status},   {"logs", command_logs},
+      {"keygen", command_keygen},   {"config", command_config},
+      {"id", command_id},           {"peers", command_peers},
+      {"connect", command_connect}, {"ping", command_ping},
+      {"find", command_find},       {"resources", command_resources},
+      {"p2pd", command_p2pd},       {"version", command_version},
       {"help", show_help},
   };
   for (const auto& [name, handler] : handlers) {

@@ -5,6 +5,8 @@
 #include <charconv>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +16,7 @@
 #include "daemon/paths.h"
 #include "p2p/crypto/peer_id.h"
 #include "p2p/multiformats/multiaddr.h"
+#include "p2p/rcmgr/limits.h"
 #include "rpc/control_client.h"
 
 namespace an::app {
@@ -110,6 +113,30 @@ void print_json(const nlohmann::ordered_json& json) {
   std::printf("%s\n", json.dump(2).c_str());
 }
 
+// Columns padded to their widest cell, two spaces apart.
+void print_table(const std::vector<std::string>& headers,
+                 const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> widths;
+  for (const auto& header : headers)
+    widths.push_back(header.size());
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i)
+      widths[i] = std::max(widths[i], row[i].size());
+  }
+  auto print_row = [&](const std::vector<std::string>& cells) {
+    std::string line;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      std::string cell = cells[i];
+      if (i + 1 < cells.size()) cell.resize(widths[i] + 2, ' ');
+      line += cell;
+    }
+    std::printf("%s\n", line.c_str());
+  };
+  print_row(headers);
+  for (const auto& row : rows)
+    print_row(row);
+}
+
 std::string format_ms(std::int64_t nanoseconds) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%.3f", static_cast<double>(nanoseconds) / 1e6);
@@ -171,32 +198,13 @@ int command_peers(const Words& words) {
     return kExitOk;
   }
   if (!peers.empty()) {
-    const std::vector<std::string> headers{"PEER ID", "DIRECTION", "ADDRESS", "AGENT"};
     std::vector<std::vector<std::string>> rows;
     for (const auto& peer : peers) {
       auto direction = std::string(rpc::direction_name(peer.direction()));
       rows.push_back({peer.peer_id(), direction.empty() ? "-" : direction, peer.address(),
                       peer.agent_version().empty() ? "-" : peer.agent_version()});
     }
-    std::vector<std::size_t> widths;
-    for (const auto& header : headers)
-      widths.push_back(header.size());
-    for (const auto& row : rows) {
-      for (std::size_t i = 0; i < row.size(); ++i)
-        widths[i] = std::max(widths[i], row[i].size());
-    }
-    auto print_row = [&](const std::vector<std::string>& cells) {
-      std::string line;
-      for (std::size_t i = 0; i < cells.size(); ++i) {
-        std::string cell = cells[i];
-        if (i + 1 < cells.size()) cell.resize(widths[i] + 2, ' ');
-        line += cell;
-      }
-      std::printf("%s\n", line.c_str());
-    };
-    print_row(headers);
-    for (const auto& row : rows)
-      print_row(row);
+    print_table({"PEER ID", "DIRECTION", "ADDRESS", "AGENT"}, rows);
   }
   std::printf("%zu %s connected\n", peers.size(), peers.size() == 1 ? "peer" : "peers");
   return kExitOk;
@@ -316,6 +324,117 @@ int command_find(const Words& words) {
     std::printf("Addresses:\n");
     for (const auto& address : found->addresses())
       std::printf("  - %s\n", address.c_str());
+  }
+  return kExitOk;
+}
+
+namespace {
+
+std::string format_amount(std::int64_t value, bool memory) {
+  if (value < 0) return "unlimited";
+  if (!memory) return std::to_string(value);
+  return p2p::rcmgr::format_limit(p2p::rcmgr::Resource::kMemory, value);
+}
+
+// "used/limit" for one resource of a scope.
+std::string usage_cell(std::int64_t used, std::int64_t limit, bool memory = false) {
+  return format_amount(used, memory) + "/" + format_amount(limit, memory);
+}
+
+std::vector<std::string> scope_row(const rpc::v1::ResourceScope& scope) {
+  const auto& used = scope.used();
+  const auto& limit = scope.limit();
+  return {scope.name(),
+          usage_cell(used.memory(), limit.memory(), true),
+          usage_cell(used.streams_inbound(), limit.streams_inbound()),
+          usage_cell(used.streams_outbound(), limit.streams_outbound()),
+          usage_cell(used.conns_inbound(), limit.conns_inbound()),
+          usage_cell(used.conns_outbound(), limit.conns_outbound()),
+          usage_cell(used.fds(), limit.fds())};
+}
+
+nlohmann::ordered_json amounts_to_json(const rpc::v1::ResourceAmounts& amounts) {
+  nlohmann::ordered_json json;
+  json["memory"] = amounts.memory();
+  json["streams_inbound"] = amounts.streams_inbound();
+  json["streams_outbound"] = amounts.streams_outbound();
+  json["streams"] = amounts.streams();
+  json["conns_inbound"] = amounts.conns_inbound();
+  json["conns_outbound"] = amounts.conns_outbound();
+  json["conns"] = amounts.conns();
+  json["fds"] = amounts.fds();
+  return json;
+}
+
+nlohmann::ordered_json scope_to_json(const rpc::v1::ResourceScope& scope) {
+  nlohmann::ordered_json json;
+  json["name"] = scope.name();
+  json["used"] = amounts_to_json(scope.used());
+  json["limit"] = amounts_to_json(scope.limit());
+  return json;
+}
+
+}  // namespace
+
+int command_resources(const Words& words) {
+  int exit_code = kExitOk;
+  auto parsed = parse_or_report("resources", words, exit_code);
+  if (!parsed) return exit_code;
+  std::uint32_t peers = 10;
+  if (auto text = parsed->value("peers")) {
+    char* end = nullptr;
+    const long value = std::strtol(text->c_str(), &end, 10);
+    if (text->empty() || *end != '\0' || value < 0 || value > 100) {
+      print_error("invalid -peers \"" + *text + "\" (expected a whole number 0-100)");
+      return kExitUsage;
+    }
+    peers = static_cast<std::uint32_t>(value);
+  }
+  auto client = open_client(*parsed, exit_code);
+  if (!client) return exit_code;
+  // 0 asks the node for its default of 10; -peers 0 means none.
+  auto answer = client->get_resources(peers == 0 ? 1 : peers);
+  if (!answer) return report(answer.error());
+  std::vector<rpc::v1::ResourceScope> busiest(answer->peers().begin(), answer->peers().end());
+  if (peers == 0) busiest.clear();
+
+  if (parsed->has("json")) {
+    nlohmann::ordered_json json;
+    json["scopes"] = nlohmann::ordered_json::array();
+    for (const auto& scope : answer->scopes())
+      json["scopes"].push_back(scope_to_json(scope));
+    json["peers"] = nlohmann::ordered_json::array();
+    for (const auto& scope : busiest)
+      json["peers"].push_back(scope_to_json(scope));
+    json["peer_count"] = answer->peer_count();
+    json["handshakes_in_flight"] = answer->handshakes_in_flight();
+    std::map<std::string, std::uint64_t> refusals(answer->refusals().begin(),
+                                                  answer->refusals().end());
+    json["refusals"] = refusals;
+    print_json(json);
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& scope : answer->scopes())
+    rows.push_back(scope_row(scope));
+  for (const auto& scope : busiest)
+    rows.push_back(scope_row(scope));
+  print_table({"SCOPE", "MEMORY", "STREAMS IN", "STREAMS OUT", "CONNS IN", "CONNS OUT", "FDS"},
+              rows);
+  std::printf("\nPeers holding resources: %llu",
+              static_cast<unsigned long long>(answer->peer_count()));
+  if (!busiest.empty()) std::printf(" (the %zu busiest listed above)", busiest.size());
+  std::printf("\n");
+  std::printf("Inbound handshakes in flight: %llu\n",
+              static_cast<unsigned long long>(answer->handshakes_in_flight()));
+  std::map<std::string, std::uint64_t> refusals(answer->refusals().begin(),
+                                                answer->refusals().end());
+  if (refusals.empty()) {
+    std::printf("Refusals since start: none\n");
+  } else {
+    std::printf("Refusals since start:\n");
+    for (const auto& [key, count] : refusals)
+      std::printf("  %-40s %llu\n", key.c_str(), static_cast<unsigned long long>(count));
   }
   return kExitOk;
 }

@@ -30,6 +30,7 @@ int command_peers(const Words& words);
 int command_connect(const Words& words);
 int command_ping(const Words& words);
 int command_find(const Words& words);
+int command_resources(const Words& words);
 // The node in the foreground as a libp2p daemon, with go-libp2p-daemon's flags (cmd_p2pd.cpp).
 int command_p2pd(const Words& words);
 

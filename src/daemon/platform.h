@@ -171,6 +171,11 @@ class ReadFile {
 std::filesystem::path current_executable();
 ProcessId current_process_id();
 
+// The machine's physical memory in bytes, and the number of descriptors (POSIX) or handles
+// (Windows) this process may open; 0 when unknown. Resource limits scale with them.
+std::uint64_t physical_memory_bytes();
+std::uint64_t descriptor_limit();
+
 // True while a process with this ID exists (a zombie counts as gone).
 bool process_exists(ProcessId pid);
 

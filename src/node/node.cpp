@@ -192,6 +192,7 @@ P2pConfig NodeProcess::p2p_config() const {
   config.connection_limits.high_water = static_cast<std::size_t>(options.conn_high_water);
   config.connection_limits.grace_period =
       std::chrono::milliseconds(static_cast<long long>(options.conn_grace_seconds * 1000));
+  config.resource_limits = resource_limits(options);
   if (options.role != Role::kNormal) {
     p2p::relay::RelayLimits relay_limits;
     relay_limits.max_reservations = static_cast<std::size_t>(options.relay_max_reservations);

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "daemon/paths.h"
+#include "daemon/platform.h"
 #include "p2p/crypto/peer_id.h"
 #include "p2p/multiformats/multiaddr.h"
 #include "util/decimal.h"
@@ -520,6 +521,72 @@ std::vector<NodeOptionDescriptor> make_node_option_table() {
            },
        .format = [](const Options& options) { return join_list(options.security); },
        .default_note = "plaintext disables encryption, for tests only"},
+      {.name = "max-memory",
+       .value_name = "SIZE",
+       .help = "memory the resource limits scale to (bytes, or with KiB, MiB, GiB)",
+       .kind = OptionKind::kText,
+       .apply = [](Options& options, Text text) -> Expected<void> {
+         auto bytes = p2p::rcmgr::parse_memory_size(text);
+         if (!bytes || *bytes < 16 * 1024 * 1024) {
+           return fail("invalid -max-memory " + quote_value(text) +
+                       " (expected a size of at least 16MiB, e.g. 512MiB or 2GiB)");
+         }
+         options.max_memory_bytes = *bytes;
+         return {};
+       },
+       .format =
+           [](const Options& options) {
+             return options.max_memory_bytes == 0
+                        ? std::string()
+                        : p2p::rcmgr::format_memory_size(options.max_memory_bytes);
+           },
+       .default_note = "an eighth of physical memory"},
+      {.name = "max-fds",
+       .value_name = "N",
+       .help = "file descriptors the resource limits scale to",
+       .kind = OptionKind::kText,
+       .apply =
+           [](Options& options, Text text) {
+             return assign(parse_whole_number("max-fds", text, 16, 1 << 24, "a whole number"),
+                           options.max_fds);
+           },
+       .format =
+           [](const Options& options) {
+             return options.max_fds == 0 ? std::string() : std::to_string(options.max_fds);
+           },
+       .default_note = "half the descriptor limit"},
+      {.name = "limit",
+       .value_name = "S.R=V,...",
+       .help = "resource limits, e.g. system.conns_inbound=256,peer.memory=64MiB "
+               "(docs/security.md lists the scopes and resources)",
+       .kind = OptionKind::kList,
+       .apply = [](Options& options, Text text) -> Expected<void> {
+         auto items = split_list(text);
+         auto scratch = p2p::rcmgr::scaled_default_limits(0, 0);
+         for (const auto& item : items) {
+           if (auto applied = p2p::rcmgr::apply_limit_override(scratch, item); !applied) {
+             return fail("invalid -limit: " + applied.error().message);
+           }
+         }
+         options.limits = std::move(items);
+         return {};
+       },
+       .format = [](const Options& options) { return join_list(options.limits); }},
+      {.name = "allow",
+       .value_name = "A,B",
+       .help = "addresses (CIDR) and peer IDs that may use the allowlisted resource limits",
+       .kind = OptionKind::kList,
+       .apply = [](Options& options, Text text) -> Expected<void> {
+         auto items = split_list(text);
+         for (const auto& item : items) {
+           if (p2p::rcmgr::IpPrefix::parse(item) || p2p::PeerId::parse(item)) continue;
+           return fail("invalid -allow " + quote_value(item) +
+                       " (expected an address or network like 10.0.0.0/8, or a peer ID)");
+         }
+         options.allow = std::move(items);
+         return {};
+       },
+       .format = [](const Options& options) { return join_list(options.allow); }},
       {.name = "muxer",
        .value_name = "A,B",
        .help = "stream muxers offered, preferred first: yamux, mplex",
@@ -672,6 +739,25 @@ std::vector<std::string> options_to_args(const NodeOptions& options) {
     args.insert(args.end(), {"--" + std::string(option.name), canonical_option_text(option, text)});
   }
   return args;
+}
+
+p2p::rcmgr::LimitConfig resource_limits(const NodeOptions& options) {
+  std::int64_t memory = options.max_memory_bytes;
+  if (memory == 0) memory = static_cast<std::int64_t>(daemon::physical_memory_bytes() / 8);
+  std::int64_t fds = options.max_fds;
+  if (fds == 0) fds = static_cast<std::int64_t>(daemon::descriptor_limit() / 2);
+  auto limits = p2p::rcmgr::scaled_default_limits(memory, fds);
+  for (const auto& item : options.limits) {
+    (void)p2p::rcmgr::apply_limit_override(limits, item);  // validated when the option was set
+  }
+  for (const auto& item : options.allow) {
+    if (auto network = p2p::rcmgr::IpPrefix::parse(item)) {
+      limits.allowed_networks.push_back(*network);
+    } else {
+      limits.allowed_peers.push_back(item);
+    }
+  }
+  return limits;
 }
 
 bool dht_server_mode(const NodeOptions& options) {

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "p2p/rcmgr/limits.h"
 #include "util/expected.h"
 
 namespace an::node {
@@ -53,6 +54,14 @@ struct NodeOptions {
   // -muxer). "plaintext" is never a default: it gives up encryption and authentication.
   std::vector<std::string> security{"noise", "tls"};
   std::vector<std::string> muxers{"yamux"};
+  // The resource manager (docs/security.md): the memory and descriptor budgets its default
+  // limits scale from (0: an eighth of physical memory, half the descriptor limit, as go's
+  // AutoScale), overrides of single limits ("system.conns_inbound=256"), and addresses (CIDR)
+  // or peer IDs given the allowlisted scopes.
+  std::int64_t max_memory_bytes = 0;
+  std::int64_t max_fds = 0;
+  std::vector<std::string> limits;
+  std::vector<std::string> allow;
 };
 
 // Short names of -security and -muxer and the protocol IDs they stand for.
@@ -119,6 +128,10 @@ nlohmann::json options_to_config_json(const NodeOptions& options);
 
 // Checks what can only be judged as a whole, and what this version cannot serve yet.
 Expected<void> validate_for_start(const NodeOptions& options);
+
+// The resource manager's limits: the defaults scaled to -max-memory and -max-fds (or to this
+// machine), then -limit's overrides and -allow's entries.
+p2p::rcmgr::LimitConfig resource_limits(const NodeOptions& options);
 
 // Whether the node serves the DHT (see DhtModeSetting); for validated options.
 bool dht_server_mode(const NodeOptions& options);

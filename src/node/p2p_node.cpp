@@ -41,6 +41,7 @@ P2pNode::~P2pNode() {
   context_.dht.reset();
   context_.host.reset();
   context_.connection_manager.reset();
+  context_.resources.reset();
 }
 
 Expected<std::unique_ptr<P2pNode>> P2pNode::start(asio::io_context& io, Identity identity,
@@ -66,10 +67,20 @@ Expected<void> P2pNode::assemble(Identity identity) {
   local.muxers = config_.muxers;
   if (auto usable = p2p::net::validate_upgrade_protocols(local); !usable) return usable;
 
+  context_.resources = std::make_shared<p2p::rcmgr::ResourceManager>(config_.resource_limits);
+  context_.resources->on_refusal(lifetime_.guard([this](const p2p::rcmgr::RefusalReport& report) {
+    // One line per limit and interval (the manager counts the rest), so that a flood is visible
+    // without flooding the log.
+    log(P2pLogLevel::kWarn,
+        "resource limit reached: " + report.key + " (" + std::to_string(report.count) +
+            (report.count == 1 ? " refusal" : " refusals since the last report") +
+            "; agentnetwork resources shows the limits)");
+  }));
   context_.connection_manager =
       std::make_unique<p2p::connmgr::ConnectionManager>(config_.connection_limits);
   p2p::net::HostConfig host_config;
   host_config.agent_version = config_.agent_version;
+  host_config.resources = context_.resources;
   context_.host = std::make_unique<p2p::net::Host>(io_, std::move(local), host_config);
   connections_changed_ = std::make_unique<p2p::net::Signal>(io_.get_executor());
   stop_requested_ = std::make_unique<p2p::net::Signal>(io_.get_executor());
@@ -147,6 +158,7 @@ void P2pNode::start_services() {
     if (!peer) continue;  // validated by the caller
     bootstrap_peers_.insert(*peer);
     context_.connection_manager->protect(*peer, "bootstrap");
+    context_.resources->allow_peer(*peer);
     asio::co_spawn(io_, keep_bootstrap_connected(address, *peer), p2p::net::report_exception);
   }
   for (const auto& address : config_.static_relays)
@@ -224,8 +236,10 @@ void P2pNode::keep_relay(const Multiaddr& relay_address, const char* why) {
   if (!context_.relay_client) return;
   auto peer = PeerId::parse(relay_address.peer_id_component().value_or(""));
   if (!peer || !kept_relays_.insert(*peer).second) return;
-  // The relay carries our reachability: never trimmed while we use it.
+  // The relay carries our reachability: never trimmed while we use it, and allowed past full
+  // limits.
   context_.connection_manager->protect(*peer, "relay");
+  context_.resources->allow_peer(*peer);
   log(P2pLogLevel::kInfo,
       "reserving a relay slot on " + relay_address.to_string() + " (" + why + ")");
   context_.relay_client->keep_reservation(relay_address);

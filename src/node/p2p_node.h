@@ -21,6 +21,7 @@
 #include "p2p/connmgr/connection_manager.h"
 #include "p2p/kad/io/dht.h"
 #include "p2p/net/host.h"
+#include "p2p/rcmgr/resource_manager.h"
 #include "p2p/relay/io/relay_client.h"
 #include "p2p/relay/io/relay_service.h"
 #include "p2p/relay/resources.h"
@@ -42,6 +43,9 @@ struct P2pConfig {
   // nullopt: no DHT.
   std::optional<p2p::kad::DhtMode> dht;
   p2p::connmgr::Limits connection_limits;
+  // What peers may make the node hold (docs/security.md); bootstrap peers and the relays in use
+  // are added to its allow list.
+  p2p::rcmgr::LimitConfig resource_limits = p2p::rcmgr::unlimited_limits();
   // Close connections above the high-water mark (else only tags and protection are kept, as
   // go's p2pd without -connManager).
   bool trim_connections = true;
@@ -64,6 +68,8 @@ struct P2pConfig {
 
 // The owned parts, in construction order; torn down in reverse.
 struct P2pContext {
+  // Shared with the handles of every connection and stream, which may outlive the node.
+  std::shared_ptr<p2p::rcmgr::ResourceManager> resources;
   std::unique_ptr<p2p::connmgr::ConnectionManager> connection_manager;
   std::unique_ptr<p2p::net::Host> host;
   std::unique_ptr<p2p::kad::Dht> dht;
@@ -88,6 +94,7 @@ class P2pNode {
   p2p::net::Host& host() { return *context_.host; }
   p2p::kad::Dht* dht() { return context_.dht.get(); }
   p2p::connmgr::ConnectionManager& connection_manager() { return *context_.connection_manager; }
+  p2p::rcmgr::ResourceManager& resources() { return *context_.resources; }
   // The listen addresses as told to peers (without /p2p/), relayed ones included.
   const std::vector<p2p::Multiaddr>& advertised_addresses() const;
   // The direct part of them: bound (expanded) or announced.

@@ -81,6 +81,10 @@ Expected<P2pConfig> p2p_config(const P2pdOptions& options) {
   config.connection_limits.high_water = static_cast<std::size_t>(options.conn_high);
   config.connection_limits.grace_period =
       std::chrono::milliseconds(static_cast<std::int64_t>(options.conn_grace_seconds * 1000));
+  // go's p2pd runs go-libp2p's resource manager with its autoscaled defaults.
+  config.resource_limits = p2p::rcmgr::scaled_default_limits(
+      static_cast<std::int64_t>(daemon::physical_memory_bytes() / 8),
+      static_cast<std::int64_t>(daemon::descriptor_limit() / 2));
   // Without -connManager go's p2pd trims nothing; tags and TRIM requests still work.
   config.trim_connections = options.conn_manager;
   config.relay_client = options.relay;

@@ -224,6 +224,15 @@ Expected<v1::ListPeersResponse> ControlClient::list_peers(std::chrono::milliseco
   });
 }
 
+Expected<v1::GetResourcesResponse> ControlClient::get_resources(std::uint32_t peers,
+                                                                std::chrono::milliseconds timeout) {
+  v1::GetResourcesRequest request;
+  request.set_peers(peers);
+  return impl_->unary<v1::GetResourcesResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->stub->GetResources(context, request, response);
+  });
+}
+
 Expected<v1::ConnectResponse> ControlClient::connect(const std::string& multiaddr,
                                                      std::chrono::milliseconds timeout) {
   v1::ConnectRequest request;

@@ -115,6 +115,8 @@ class ControlClient {
   Expected<v1::GetValueResponse> get_value(const std::string& key,
                                            std::chrono::milliseconds timeout = kDefaultTimeout);
   Expected<v1::ShutdownResponse> shutdown(std::chrono::milliseconds timeout = kDefaultTimeout);
+  Expected<v1::GetResourcesResponse> get_resources(
+      std::uint32_t peers, std::chrono::milliseconds timeout = kDefaultTimeout);
 
   // Reads WatchPeers events into `on_event` until it returns false (the call is then cancelled,
   // which counts as success), the node ends the stream, or the deadline passes.

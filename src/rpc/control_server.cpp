@@ -53,6 +53,28 @@ void describe_peer(const p2p::net::Host& host, const p2p::PeerId& peer, v1::Peer
   }
 }
 
+void describe_scope(const p2p::rcmgr::ScopeSnapshot& scope, v1::ResourceScope& out) {
+  using p2p::rcmgr::Resource;
+  auto fill = [](auto&& value_of, v1::ResourceAmounts& amounts) {
+    amounts.set_memory(value_of(Resource::kMemory));
+    amounts.set_streams_inbound(value_of(Resource::kStreamsInbound));
+    amounts.set_streams_outbound(value_of(Resource::kStreamsOutbound));
+    amounts.set_streams(value_of(Resource::kStreams));
+    amounts.set_conns_inbound(value_of(Resource::kConnsInbound));
+    amounts.set_conns_outbound(value_of(Resource::kConnsOutbound));
+    amounts.set_conns(value_of(Resource::kConns));
+    amounts.set_fds(value_of(Resource::kFds));
+  };
+  out.set_name(scope.name);
+  fill(
+      [&](Resource resource) {
+        const auto limit = scope.limit[resource];
+        return limit == p2p::rcmgr::kUnlimited ? std::int64_t{-1} : limit;
+      },
+      *out.mutable_limit());
+  fill([&](Resource resource) { return scope.usage[resource]; }, *out.mutable_used());
+}
+
 // The dialable form of a TCP endpoint: an unspecified host becomes loopback.
 std::string dialable_tcp_endpoint(const std::string& bind_address, int port) {
   std::string host = bind_address.substr(0, bind_address.rfind(':'));
@@ -383,6 +405,25 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
       response->add_protocols(protocol);
     reactor->Finish(grpc::Status::OK);
     return reactor;
+  }
+
+  grpc::ServerUnaryReactor* GetResources(grpc::CallbackServerContext* context,
+                                         const v1::GetResourcesRequest* request,
+                                         v1::GetResourcesResponse* response) override {
+    const std::size_t peers =
+        request->peers() == 0 ? 10 : std::min<std::size_t>(request->peers(), 100);
+    return answer_on_network_thread(context, [this, response, peers] {
+      const auto snapshot = host.resources().snapshot(peers);
+      for (const auto& scope : snapshot.scopes)
+        describe_scope(scope, *response->add_scopes());
+      for (const auto& scope : snapshot.peers)
+        describe_scope(scope, *response->add_peers());
+      response->set_peer_count(snapshot.peer_count);
+      for (const auto& [key, count] : snapshot.refusals)
+        (*response->mutable_refusals())[key] = count;
+      response->set_handshakes_in_flight(snapshot.handshakes_in_flight);
+      return grpc::Status::OK;
+    });
   }
 
   grpc::ServerUnaryReactor* ListPeers(grpc::CallbackServerContext* context,

@@ -57,6 +57,19 @@ ProcessId current_process_id() {
   return ::GetCurrentProcessId();
 }
 
+std::uint64_t physical_memory_bytes() {
+  MEMORYSTATUSEX status{};
+  status.dwLength = sizeof(status);
+  if (!::GlobalMemoryStatusEx(&status)) return 0;
+  return status.ullTotalPhys;
+}
+
+std::uint64_t descriptor_limit() {
+  // Sockets are handles, which Windows does not cap per process the way POSIX caps descriptors;
+  // go-libp2p takes the limit for unbounded there too. 2^24 handles is far beyond any node.
+  return std::uint64_t{1} << 24;
+}
+
 bool process_exists(ProcessId pid) {
   if (!valid_pid(pid)) return false;
   const DWORD id = static_cast<DWORD>(pid);

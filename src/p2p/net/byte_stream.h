@@ -46,6 +46,12 @@ class ByteStream {
     co_return co_await wait_readable_from_source();
   }
 
+  // Memory a reader holds for what it reassembles from this stream (a framed message): true
+  // when the stream's resource scope grants it. Streams of a connection have a scope; other
+  // byte streams do not limit.
+  virtual bool reserve_memory(std::size_t /*bytes*/) { return true; }
+  virtual void release_memory(std::size_t /*bytes*/) {}
+
   virtual asio::awaitable<Expected<void>> write_all(ByteView bytes) = 0;
   // Half-close: no more writes from us.
   virtual asio::awaitable<Expected<void>> close_write() = 0;
@@ -93,6 +99,8 @@ class SharedByteStream final : public ByteStream {
     co_return co_await inner_->close_write();
   }
   void abort() override { inner_->abort(); }
+  bool reserve_memory(std::size_t bytes) override { return inner_->reserve_memory(bytes); }
+  void release_memory(std::size_t bytes) override { inner_->release_memory(bytes); }
   ByteStream& inner() { return *inner_; }
 
  protected:

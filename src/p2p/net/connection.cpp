@@ -15,10 +15,12 @@ MuxerClock::time_point now() {
 
 // ---- Stream ----
 
-Stream::Stream(std::shared_ptr<Connection> connection, std::uint32_t id, Direction direction)
+Stream::Stream(std::shared_ptr<Connection> connection, std::uint32_t id, Direction direction,
+               rcmgr::StreamScope scope)
     : connection_(std::move(connection)),
       id_(id),
       direction_(direction),
+      scope_(std::move(scope)),
       readable_(connection_->secure_->executor()),
       writable_(connection_->secure_->executor()) {}
 
@@ -35,6 +37,22 @@ Stream::~Stream() {
 
 const PeerId& Stream::remote_peer() const {
   return connection_->remote_peer();
+}
+
+Expected<void> Stream::set_protocol(std::string protocol) {
+  if (scope_.valid()) {
+    if (auto placed = scope_.set_protocol(protocol); !placed) return placed;
+  }
+  protocol_ = std::move(protocol);
+  return {};
+}
+
+bool Stream::reserve_memory(std::size_t bytes) {
+  return !scope_.valid() || scope_.reserve_memory(static_cast<std::int64_t>(bytes));
+}
+
+void Stream::release_memory(std::size_t bytes) {
+  if (scope_.valid()) scope_.release_memory(static_cast<std::int64_t>(bytes));
 }
 
 asio::awaitable<Expected<std::size_t>> Stream::read_some_from_source(
@@ -80,6 +98,7 @@ asio::awaitable<Expected<std::size_t>> Stream::read_from_connection(
     std::size_t count = std::min(buffer.size(), inbox_.size() - inbox_start_);
     std::copy_n(inbox_.begin() + static_cast<long>(inbox_start_), count, buffer.begin());
     inbox_start_ += count;
+    release_memory(count);
     if (inbox_start_ == inbox_.size()) {
       Bytes().swap(inbox_);
       inbox_start_ = 0;
@@ -150,18 +169,21 @@ void Stream::abort() {
 
 Expected<std::shared_ptr<Connection>> make_connection(UpgradedConnection upgraded,
                                                       Direction direction, Multiaddr remote_address,
-                                                      Multiaddr local_address, bool relayed) {
+                                                      Multiaddr local_address,
+                                                      rcmgr::ConnectionScope scope, bool relayed) {
   auto session = make_muxer_session(upgraded.muxer, direction == Direction::kOutbound);
   if (!session) return tl::unexpected(session.error());
   return std::make_shared<Connection>(std::move(upgraded), std::move(*session), direction,
-                                      std::move(remote_address), std::move(local_address), relayed);
+                                      std::move(remote_address), std::move(local_address),
+                                      std::move(scope), relayed);
 }
 
 Connection::Connection(UpgradedConnection upgraded, std::unique_ptr<MuxerSession> session,
                        Direction direction, Multiaddr remote_address, Multiaddr local_address,
-                       bool relayed)
+                       rcmgr::ConnectionScope scope, bool relayed)
     : secure_(std::move(upgraded.secure)),
       session_(std::move(session)),
+      scope_(std::move(scope)),
       direction_(direction),
       relayed_(relayed),
       remote_peer_(secure_->remote_peer()),
@@ -197,11 +219,30 @@ Expected<void> Connection::start(InboundStreamHandler on_inbound, ClosedHandler 
   return {};
 }
 
+Expected<rcmgr::StreamScope> Connection::stream_scope(rcmgr::Direction direction) {
+  if (!scope_.valid()) return rcmgr::StreamScope{};
+  return scope_.open_stream(direction);
+}
+
+void Connection::refuse_data(Stream& stream, std::size_t bytes) {
+  // The data is dropped with the stream; the muxer's window for it is returned first so that
+  // the connection's accounting of the peer's window stays right.
+  (void)session_->consumed(stream.id_, bytes, now());
+  session_->reset(stream.id_);
+  stream.reset_ = true;
+  stream.readable_.notify();
+  stream.writable_.notify();
+  wake_writer();
+}
+
 Expected<std::shared_ptr<Stream>> Connection::open_stream() {
   if (closed_ || closing_) return tl::unexpected(Error{"connection is closing", {}});
+  auto scope = stream_scope(rcmgr::Direction::kOutbound);
+  if (!scope) return tl::unexpected(scope.error());
   auto id = session_->open_stream();
   if (!id) return tl::unexpected(id.error());
-  auto stream = std::make_shared<Stream>(shared_from_this(), *id, Direction::kOutbound);
+  auto stream =
+      std::make_shared<Stream>(shared_from_this(), *id, Direction::kOutbound, std::move(*scope));
   streams_[*id] = stream;
   wake_writer();
   return stream;
@@ -253,12 +294,13 @@ void Connection::dispatch_events() {
     if (found != streams_.end()) stream = found->second.lock();
     switch (event.kind) {
       case MuxerEvent::Kind::kInboundStream: {
-        if (!on_inbound_ || closing_ || !session_->accept(event.stream_id)) {
+        auto scope = stream_scope(rcmgr::Direction::kInbound);
+        if (!on_inbound_ || closing_ || !scope || !session_->accept(event.stream_id)) {
           session_->reset(event.stream_id);
           break;
         }
-        auto inbound =
-            std::make_shared<Stream>(shared_from_this(), event.stream_id, Direction::kInbound);
+        auto inbound = std::make_shared<Stream>(shared_from_this(), event.stream_id,
+                                                Direction::kInbound, std::move(*scope));
         streams_[event.stream_id] = inbound;
         on_inbound_(std::move(inbound));
         break;
@@ -266,6 +308,10 @@ void Connection::dispatch_events() {
       case MuxerEvent::Kind::kData:
         if (!stream) {
           (void)session_->consumed(event.stream_id, event.data.size(), now());
+          break;
+        }
+        if (!stream->reserve_memory(event.data.size())) {
+          refuse_data(*stream, event.data.size());
           break;
         }
         if (stream->inbox_.empty()) {

@@ -15,6 +15,7 @@
 #include "p2p/net/muxer.h"
 #include "p2p/net/secure_connection.h"
 #include "p2p/net/upgrade.h"
+#include "p2p/rcmgr/resource_manager.h"
 
 namespace an::p2p::net {
 
@@ -27,10 +28,13 @@ inline constexpr std::chrono::seconds kStalledStreamTimeout{5};
 
 class Connection;
 
-// One multiplexed stream. Reads wait for data; writes wait for the peer's window.
+// One multiplexed stream. Reads wait for data; writes wait for the peer's window. What it
+// buffers (data received and not read yet, messages a reader reassembles) is reserved from its
+// resource scope: the stream is reset when that is full.
 class Stream final : public ByteStream, public std::enable_shared_from_this<Stream> {
  public:
-  Stream(std::shared_ptr<Connection> connection, std::uint32_t id, Direction direction);
+  Stream(std::shared_ptr<Connection> connection, std::uint32_t id, Direction direction,
+         rcmgr::StreamScope scope);
   ~Stream() override;
 
   asio::awaitable<Expected<void>> write_all(ByteView bytes) override;
@@ -40,7 +44,11 @@ class Stream final : public ByteStream, public std::enable_shared_from_this<Stre
   std::uint32_t id() const { return id_; }
   Direction direction() const { return direction_; }
   const std::string& protocol() const { return protocol_; }
-  void set_protocol(std::string protocol) { protocol_ = std::move(protocol); }
+  // Moves the stream into its protocol's resource scope; fails when that is full (the caller
+  // resets the stream).
+  Expected<void> set_protocol(std::string protocol);
+  bool reserve_memory(std::size_t bytes) override;
+  void release_memory(std::size_t bytes) override;
   // Queues a few bytes without waiting (they must fit the initial window, as a multistream
   // proposal does). Errors when the stream or connection is gone.
   Expected<void> queue_write(ByteView bytes);
@@ -67,6 +75,7 @@ class Stream final : public ByteStream, public std::enable_shared_from_this<Stre
   std::uint32_t id_;
   Direction direction_;
   std::string protocol_;
+  rcmgr::StreamScope scope_;
   Bytes inbox_;
   std::size_t inbox_start_ = 0;
   bool remote_closed_ = false;  // FIN received
@@ -82,16 +91,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   using InboundStreamHandler = std::function<void(std::shared_ptr<Stream>)>;
   using ClosedHandler = std::function<void(Connection&, const std::string& reason)>;
 
+  // `scope` is the connection's resource scope with its peer set (an empty one: no limits).
   Connection(UpgradedConnection upgraded, std::unique_ptr<MuxerSession> session,
              Direction direction, Multiaddr remote_address, Multiaddr local_address,
-             bool relayed = false);
+             rcmgr::ConnectionScope scope = {}, bool relayed = false);
   ~Connection();
 
   // Starts the reader and writer. Call once, right after construction.
   Expected<void> start(InboundStreamHandler on_inbound, ClosedHandler on_closed);
 
   // Opens a stream (announced to the peer at once). Fails once the connection is closing or
-  // the peer sent GoAway.
+  // the peer sent GoAway, or when the resource scope has no room for another stream.
   Expected<std::shared_ptr<Stream>> open_stream();
 
   // Graceful close: GoAway (where the muxer has one), flush, then close the socket. Idempotent.
@@ -132,6 +142,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void note_activity();
   void arm_buffer_release();
   void forget_stream(std::uint32_t id) { streams_.erase(id); }
+  // A stream scope for a new stream; an empty one when the connection has no scope.
+  Expected<rcmgr::StreamScope> stream_scope(rcmgr::Direction direction);
+  // Received data the stream's scope cannot hold: the stream is reset.
+  void refuse_data(Stream& stream, std::size_t bytes);
   void maybe_resume_reading() {
     if (read_paused_ && !session_->reading_paused()) read_resume_.notify();
   }
@@ -139,6 +153,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   std::unique_ptr<SecureConnection> secure_;
   std::unique_ptr<MuxerSession> session_;
+  rcmgr::ConnectionScope scope_;
   Direction direction_;
   bool relayed_;
   PeerId remote_peer_;
@@ -170,6 +185,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 Expected<std::shared_ptr<Connection>> make_connection(UpgradedConnection upgraded,
                                                       Direction direction, Multiaddr remote_address,
                                                       Multiaddr local_address,
+                                                      rcmgr::ConnectionScope scope = {},
                                                       bool relayed = false);
 
 }  // namespace an::p2p::net

@@ -20,10 +20,30 @@ void append_bytes(Bytes& to, const std::uint8_t* data, std::size_t count) {
   to.insert(to.end(), data, data + count);
 }
 
+// The body of a message being reassembled, reserved from the stream's resource scope for as
+// long as the reader holds it.
+class BodyReservation {
+ public:
+  explicit BodyReservation(ByteStream& stream) : stream_(stream) {}
+  ~BodyReservation() { stream_.release_memory(bytes_); }
+  BodyReservation(const BodyReservation&) = delete;
+  BodyReservation& operator=(const BodyReservation&) = delete;
+  bool reserve(std::size_t bytes) {
+    if (!stream_.reserve_memory(bytes)) return false;
+    bytes_ += bytes;
+    return true;
+  }
+
+ private:
+  ByteStream& stream_;
+  std::size_t bytes_ = 0;
+};
+
 }  // namespace
 
 asio::awaitable<Expected<std::optional<Bytes>>> read_framed(ByteStream& stream,
                                                             std::size_t max_size) {
+  BodyReservation reservation(stream);
   Bytes received;
   std::array<std::uint8_t, kReadChunk> chunk{};
   std::optional<std::size_t> body_size;
@@ -40,6 +60,10 @@ asio::awaitable<Expected<std::optional<Bytes>>> read_framed(ByteStream& stream,
         }
         body_size = static_cast<std::size_t>((*prefix)->length);
         header_size = (*prefix)->size;
+        if (!reservation.reserve(*body_size)) {
+          co_return fail("resource limit: no memory for a message of " +
+                         std::to_string(*body_size) + " bytes");
+        }
       }
     }
     if (body_size && received.size() >= header_size + *body_size) {

@@ -37,6 +37,9 @@ Host::Host(asio::io_context& io, LocalIdentity identity, HostConfig config)
     : io_(io),
       identity_(std::move(identity)),
       config_(std::move(config)),
+      resources_(config_.resources
+                     ? config_.resources
+                     : std::make_shared<rcmgr::ResourceManager>(rcmgr::unlimited_limits())),
       identify_(std::make_unique<identify::IdentifyService>(*this, config_.agent_version,
                                                             config_.protocol_version)),
       ping_(std::make_unique<ping::PingService>(*this)) {
@@ -103,38 +106,94 @@ asio::awaitable<void> Host::accept_loop(std::shared_ptr<tcp::acceptor> acceptor)
       co_await pause.async_wait(use_tuple);
       continue;
     }
-    if (pending_inbound_ >= kMaxPendingInboundUpgrades) {
+    std::error_code endpoint_error;
+    auto remote_ip = rcmgr::IpAddress::from_multiaddr(
+        endpoint_to_multiaddr(socket.remote_endpoint(endpoint_error)));
+    if (!remote_ip) {
       std::error_code ignored;
       socket.close(ignored);
       continue;
     }
-    asio::co_spawn(io_, upgrade_inbound_connection(std::move(socket)), report_exception);
+    // Refused before a byte is read: the gate (rate, handshakes per address), then the
+    // transient scope (connections not yet authenticated) and the system.
+    auto admission = resources_->admit_inbound(*remote_ip);
+    if (!admission.accepted) {
+      std::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    if (admission.evict) {
+      if (auto victim = handshakes_.find(*admission.evict); victim != handshakes_.end()) {
+        victim->second->notify();
+        handshakes_.erase(victim);
+      }
+    }
+    auto scope = resources_->open_connection(rcmgr::Direction::kInbound, true, *remote_ip);
+    if (!scope) {
+      resources_->handshake_finished(admission.id, false);
+      std::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    asio::co_spawn(
+        io_,
+        upgrade_inbound_connection(std::move(socket), *remote_ip, admission.id, std::move(*scope)),
+        report_exception);
   }
 }
 
-asio::awaitable<void> Host::upgrade_inbound_connection(tcp::socket socket) {
+asio::awaitable<void> Host::upgrade_inbound_connection(tcp::socket socket,
+                                                       rcmgr::IpAddress remote_ip,
+                                                       rcmgr::ConnectionGate::HandshakeId handshake,
+                                                       rcmgr::ConnectionScope scope) {
+  using namespace asio::experimental::awaitable_operators;
   auto alive = lifetime_.token();
-  ++pending_inbound_;
+  auto evicted = std::make_shared<Signal>(io_.get_executor());
+  handshakes_[handshake] = evicted;
   std::error_code ec;
   auto remote = endpoint_to_multiaddr(socket.remote_endpoint(ec));
   auto local = endpoint_to_multiaddr(socket.local_endpoint(ec));
   tune_socket(socket);
   auto transport = std::make_unique<TcpByteStream>(std::move(socket));
-  auto upgraded = co_await with_timeout(upgrade_inbound(std::move(transport), identity_),
-                                        kUpgradeTimeout, "inbound handshake");
+  auto outcome = co_await (with_timeout(upgrade_inbound(std::move(transport), identity_),
+                                        kUpgradeTimeout, "inbound handshake") ||
+                           evicted->wait());
   if (!alive) co_return;
-  --pending_inbound_;
-  if (!upgraded) {
-    if (inbound_failure_listener_) inbound_failure_listener_(remote, upgraded.error().message);
+  handshakes_.erase(handshake);
+  if (outcome.index() == 1) {
+    // The gate already forgot it.
+    if (inbound_failure_listener_) {
+      inbound_failure_listener_(remote, "handshake evicted to make room for another address");
+    }
     co_return;
   }
-  if (closed_) co_return;
-  (void)adopt(std::move(*upgraded), Direction::kInbound, remote, local);
+  auto& upgraded = std::get<0>(outcome);
+  if (!upgraded || closed_) {
+    resources_->handshake_finished(handshake, false);
+    if (!upgraded && inbound_failure_listener_) {
+      inbound_failure_listener_(remote, upgraded.error().message);
+    }
+    co_return;
+  }
+  auto connection =
+      adopt(std::move(*upgraded), Direction::kInbound, remote, local, std::move(scope));
+  resources_->handshake_finished(handshake, connection.has_value());
+  if (!connection) {
+    if (inbound_failure_listener_) inbound_failure_listener_(remote, connection.error().message);
+    co_return;
+  }
+  gated_connections_[connection->get()] = remote_ip;
 }
 
 Expected<std::shared_ptr<Connection>> Host::adopt(UpgradedConnection upgraded, Direction direction,
-                                                  Multiaddr remote, Multiaddr local, bool relayed) {
-  auto connection = make_connection(std::move(upgraded), direction, remote, local, relayed);
+                                                  Multiaddr remote, Multiaddr local,
+                                                  rcmgr::ConnectionScope scope, bool relayed) {
+  if (auto placed = scope.set_peer(upgraded.secure->remote_peer()); !placed) {
+    upgraded.secure->abort();
+    return tl::unexpected(placed.error());
+  }
+  auto connection =
+      make_connection(std::move(upgraded), direction, remote, local, std::move(scope), relayed);
   if (!connection) return connection;
   auto started = (*connection)
                      ->start(lifetime_.guard([this](std::shared_ptr<Stream> stream) {
@@ -162,6 +221,10 @@ Expected<std::shared_ptr<Connection>> Host::adopt(UpgradedConnection upgraded, D
 }
 
 void Host::connection_closed(Connection& connection, const std::string& reason) {
+  if (auto gated = gated_connections_.find(&connection); gated != gated_connections_.end()) {
+    resources_->inbound_closed(gated->second);
+    gated_connections_.erase(gated);
+  }
   auto found = connections_.find(connection.remote_peer());
   if (found == connections_.end()) return;
   auto& list = found->second;
@@ -196,7 +259,10 @@ asio::awaitable<void> Host::serve_stream(std::shared_ptr<Stream> stream) {
     stream->abort();
     co_return;
   }
-  stream->set_protocol(*selected);
+  if (auto placed = stream->set_protocol(*selected); !placed) {
+    stream->abort();
+    co_return;
+  }
   StreamHandler serve = handler->second;
   co_await serve(std::move(stream));
 }
@@ -218,6 +284,9 @@ asio::awaitable<Expected<std::shared_ptr<Connection>>> Host::connect(const Multi
     }
     co_return co_await circuit_dialer_(address, *peer);
   }
+  auto scope = resources_->open_connection(rcmgr::Direction::kOutbound, true,
+                                           rcmgr::IpAddress::from_multiaddr(address), *peer);
+  if (!scope) co_return fail("cannot dial " + peer->to_string() + ": " + scope.error().message);
   auto socket = co_await dial_tcp(
       address, std::chrono::duration_cast<std::chrono::milliseconds>(kDialTimeout));
   if (!alive) co_return fail("host closed");
@@ -230,12 +299,18 @@ asio::awaitable<Expected<std::shared_ptr<Connection>>> Host::connect(const Multi
                                         kUpgradeTimeout, "handshake with " + peer->to_string());
   if (!alive || closed_) co_return fail("host closed");
   if (!upgraded) co_return tl::unexpected(upgraded.error());
-  co_return adopt(std::move(*upgraded), Direction::kOutbound, remote, local);
+  co_return adopt(std::move(*upgraded), Direction::kOutbound, remote, local, std::move(*scope));
 }
 
 asio::awaitable<Expected<std::shared_ptr<Connection>>> Host::dial_relayed(
     std::shared_ptr<Stream> stream, PeerId target, Multiaddr remote_address) {
   auto alive = lifetime_.token();
+  auto scope =
+      resources_->open_connection(rcmgr::Direction::kOutbound, false, std::nullopt, target);
+  if (!scope) {
+    stream->abort();
+    co_return fail("cannot dial " + target.to_string() + ": " + scope.error().message);
+  }
   Multiaddr local = stream->connection().local_address();
   auto transport = std::make_unique<SharedByteStream>(stream);
   auto upgraded =
@@ -247,12 +322,17 @@ asio::awaitable<Expected<std::shared_ptr<Connection>>> Host::dial_relayed(
     co_return tl::unexpected(upgraded.error());
   }
   co_return adopt(std::move(*upgraded), Direction::kOutbound, std::move(remote_address),
-                  std::move(local), true);
+                  std::move(local), std::move(*scope), true);
 }
 
 asio::awaitable<Expected<std::shared_ptr<Connection>>> Host::accept_relayed(
     std::shared_ptr<Stream> stream, PeerId source, Multiaddr remote_address) {
   auto alive = lifetime_.token();
+  auto scope = resources_->open_connection(rcmgr::Direction::kInbound, false, std::nullopt);
+  if (!scope) {
+    stream->abort();
+    co_return fail("relayed connection from " + source.to_string() + ": " + scope.error().message);
+  }
   Multiaddr local = stream->connection().local_address();
   auto transport = std::make_unique<SharedByteStream>(stream);
   // identity_ is copied: the handshake may outlive the host (see upgrade_inbound).
@@ -269,7 +349,7 @@ asio::awaitable<Expected<std::shared_ptr<Connection>>> Host::accept_relayed(
                    " but the peer authenticated as " + upgraded->secure->remote_peer().to_string());
   }
   co_return adopt(std::move(*upgraded), Direction::kInbound, std::move(remote_address),
-                  std::move(local), true);
+                  std::move(local), std::move(*scope), true);
 }
 
 asio::awaitable<Expected<std::shared_ptr<Stream>>> Host::new_stream(
@@ -295,7 +375,10 @@ asio::awaitable<Expected<std::shared_ptr<Stream>>> Host::new_stream_on(
     (*stream)->abort();
     co_return tl::unexpected(selected.error());
   }
-  (*stream)->set_protocol(*selected);
+  if (auto placed = (*stream)->set_protocol(*selected); !placed) {
+    (*stream)->abort();
+    co_return tl::unexpected(placed.error());
+  }
   co_return *stream;
 }
 
@@ -314,7 +397,10 @@ Expected<std::shared_ptr<Stream>> Host::new_stream_optimistic(const PeerId& peer
     return tl::unexpected(queued.error());
   (*stream)->expect_negotiation_answer(
       std::make_unique<multistream::Initiator>(std::move(*initiator)));
-  (*stream)->set_protocol(protocol);
+  if (auto placed = (*stream)->set_protocol(protocol); !placed) {
+    (*stream)->abort();
+    return tl::unexpected(placed.error());
+  }
   return stream;
 }
 

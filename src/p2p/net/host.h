@@ -16,6 +16,7 @@
 #include "p2p/net/connection.h"
 #include "p2p/net/peer_store.h"
 #include "p2p/net/upgrade.h"
+#include "p2p/rcmgr/resource_manager.h"
 
 namespace an::p2p::identify {
 class IdentifyService;
@@ -27,7 +28,6 @@ class PingService;
 namespace an::p2p::net {
 
 // Limits (named here, next to what they protect).
-inline constexpr std::size_t kMaxPendingInboundUpgrades = 64;  // handshakes in flight
 inline constexpr std::chrono::seconds kStreamNegotiationTimeout{10};
 // Streams we open on a new connection before the peer shows that its side is set up: js-libp2p
 // aborts a connection on which more than 10 streams arrive that early.
@@ -36,6 +36,8 @@ inline constexpr std::size_t kMaxEarlyStreams = 8;
 struct HostConfig {
   std::string agent_version = "agentnetwork";
   std::string protocol_version = "ipfs/0.1.0";
+  // What connections and streams may hold; null: a manager without limits.
+  std::shared_ptr<rcmgr::ResourceManager> resources;
 };
 
 struct ConnectionEvent {
@@ -126,16 +128,22 @@ class Host {
   // Stops listening and closes every connection.
   void close();
 
+  rcmgr::ResourceManager& resources() { return *resources_; }
   const PeerId& peer_id() const { return identity_.peer_id; }
   asio::io_context& io_context() { return io_; }
   const LocalIdentity& identity() const { return identity_; }
 
  private:
   asio::awaitable<void> accept_loop(std::shared_ptr<asio::ip::tcp::acceptor> acceptor);
-  asio::awaitable<void> upgrade_inbound_connection(asio::ip::tcp::socket socket);
+  asio::awaitable<void> upgrade_inbound_connection(asio::ip::tcp::socket socket,
+                                                   rcmgr::IpAddress remote_ip,
+                                                   rcmgr::ConnectionGate::HandshakeId handshake,
+                                                   rcmgr::ConnectionScope scope);
+  // Gives the connection its peer's resource scope and starts it; fails (and aborts it) when
+  // the peer has too many connections.
   Expected<std::shared_ptr<Connection>> adopt(UpgradedConnection upgraded, Direction direction,
                                               Multiaddr remote, Multiaddr local,
-                                              bool relayed = false);
+                                              rcmgr::ConnectionScope scope, bool relayed = false);
   void handle_inbound_stream(std::shared_ptr<Stream> stream);
   asio::awaitable<void> serve_stream(std::shared_ptr<Stream> stream);
   void connection_closed(Connection& connection, const std::string& reason);
@@ -152,7 +160,11 @@ class Host {
   std::vector<ConnectionListener> connection_listeners_;
   InboundFailureListener inbound_failure_listener_;
   CircuitDialer circuit_dialer_;
-  std::size_t pending_inbound_ = 0;
+  std::shared_ptr<rcmgr::ResourceManager> resources_;
+  // Inbound handshakes in flight, to abort the one the gate evicts.
+  std::unordered_map<rcmgr::ConnectionGate::HandshakeId, std::shared_ptr<Signal>> handshakes_;
+  // Inbound connections the gate counts, by the address it counts them under.
+  std::unordered_map<const Connection*, rcmgr::IpAddress> gated_connections_;
   bool closed_ = false;
   std::unique_ptr<identify::IdentifyService> identify_;
   std::unique_ptr<ping::PingService> ping_;

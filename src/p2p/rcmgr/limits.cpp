@@ -207,6 +207,31 @@ LimitConfig scaled_default_limits(std::int64_t memory_budget, std::int64_t fd_bu
   return config;
 }
 
+Expected<std::int64_t> parse_memory_size(std::string_view text) {
+  if (text == "unlimited") return fail("bad size \"unlimited\" (expected bytes, KiB, MiB or GiB)");
+  return parse_value(Resource::kMemory, text);
+}
+
+std::string format_memory_size(std::int64_t bytes) {
+  if (bytes > 0 && bytes % kGiB == 0) return std::to_string(bytes / kGiB) + "GiB";
+  if (bytes > 0 && bytes % kMiB == 0) return std::to_string(bytes / kMiB) + "MiB";
+  if (bytes > 0 && bytes % 1024 == 0) return std::to_string(bytes / 1024) + "KiB";
+  return std::to_string(bytes);
+}
+
+LimitConfig unlimited_limits() {
+  LimitConfig config;
+  config.gate.handshakes_per_ip = kUnlimited;
+  config.gate.handshakes_per_ipv4_subnet = kUnlimited;
+  config.gate.handshakes_per_ipv6_subnet = kUnlimited;
+  config.gate.handshakes_total = kUnlimited;
+  config.gate.conns_per_ip = kUnlimited;
+  // A bucket starts full: with an unlimited burst it never runs dry.
+  config.gate.burst_per_ip = kUnlimited;
+  config.gate.burst_per_subnet = kUnlimited;
+  return config;
+}
+
 Expected<void> apply_limit_override(LimitConfig& config, std::string_view text) {
   const auto equals = text.find('=');
   const auto dot = text.rfind('.', equals);

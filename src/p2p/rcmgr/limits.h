@@ -94,12 +94,20 @@ struct LimitConfig {
 // go's AutoScale passes an eighth of the machine's memory and half its descriptor limit.
 LimitConfig scaled_default_limits(std::int64_t memory_budget, std::int64_t fd_budget);
 
+// No limit anywhere, the gate's included (a Host built without a resource manager).
+LimitConfig unlimited_limits();
+
 // Applies one override "SCOPE.RESOURCE=VALUE": SCOPE is system, transient,
 // allowlisted_system, allowlisted_transient, peer, connection, stream, protocol,
 // protocol_peer, protocol:/ID (one protocol) or gate; RESOURCE one of resource_name()'s (for
 // gate: the GateConfig field names); VALUE a whole number, "unlimited", or for memory a size
 // with KiB, MiB or GiB. Errors name the bad part.
 Expected<void> apply_limit_override(LimitConfig& config, std::string_view text);
+
+// A memory size: a whole number of bytes, optionally with KiB, MiB or GiB ("512MiB").
+Expected<std::int64_t> parse_memory_size(std::string_view text);
+// The exact form parse_memory_size reads back, in the largest unit that divides it ("2GiB").
+std::string format_memory_size(std::int64_t bytes);
 
 // "128 MiB", "unlimited", "17".
 std::string format_limit(Resource resource, std::int64_t value);

@@ -22,6 +22,9 @@ struct ScopeState {
 };
 
 struct ManagerState {
+  ManagerState(GateConfig gate_config, std::vector<IpPrefix> allowed)
+      : gate(gate_config, std::move(allowed)) {}
+
   struct PendingReport {
     ResourceManager::Clock::time_point last{};
     std::uint64_t count = 0;
@@ -38,12 +41,16 @@ struct ManagerState {
   std::map<std::string, ScopeState> protocols;
   std::map<std::string, ScopeState> protocol_peers;  // "PROTOCOL PEER"
   std::unordered_set<PeerId> allowed_peers;
+  ConnectionGate gate;
   std::map<std::string, std::uint64_t> refusals;
   std::map<std::string, PendingReport> pending_reports;
   ResourceManager::RefusalListener listener;
 
   void refused(const ScopeState& scope, Resource resource) {
-    const std::string key = scope.key + "." + std::string(resource_name(resource));
+    refused(scope.key + "." + std::string(resource_name(resource)));
+  }
+
+  void refused(const std::string& key) {
     ++refusals[key];
     auto& pending = pending_reports[key];
     ++pending.count;
@@ -276,6 +283,12 @@ void MemoryReservation::release(std::int64_t bytes) {
   reserved_ -= bytes;
 }
 
+bool MemoryReservation::resize(std::int64_t bytes) {
+  if (bytes >= reserved_) return reserve(bytes - reserved_);
+  release(reserved_ - bytes);
+  return true;
+}
+
 // --- ConnectionScope
 
 namespace {
@@ -484,7 +497,7 @@ void StreamScope::release_memory(std::int64_t bytes) {
 // --- ResourceManager
 
 ResourceManager::ResourceManager(LimitConfig config, std::function<Clock::time_point()> clock)
-    : state_(std::make_shared<ManagerState>()) {
+    : state_(std::make_shared<ManagerState>(config.gate, config.allowed_networks)) {
   auto& state = *state_;
   state.clock = std::move(clock);
   state.system = fixed_scope("system", config.system);
@@ -525,6 +538,20 @@ Expected<ConnectionScope> ResourceManager::open_connection(Direction direction, 
   connection.uses_fd_ = uses_fd;
   connection.allowlisted_ = allowlisted;
   return connection;
+}
+
+ConnectionGate::Admission ResourceManager::admit_inbound(const IpAddress& address) {
+  auto admission = state_->gate.admit(address, state_->clock());
+  if (!admission.accepted) state_->refused("gate." + admission.refused_because);
+  return admission;
+}
+
+void ResourceManager::handshake_finished(ConnectionGate::HandshakeId id, bool established) {
+  state_->gate.handshake_finished(id, established);
+}
+
+void ResourceManager::inbound_closed(const IpAddress& address) {
+  state_->gate.connection_closed(address);
 }
 
 MemoryReservation ResourceManager::protocol_memory(const std::string& protocol) {
@@ -583,6 +610,7 @@ Snapshot ResourceManager::snapshot(std::size_t busiest_peers) const {
             });
   if (snapshot.peers.size() > busiest_peers) snapshot.peers.resize(busiest_peers);
   snapshot.refusals = state.refusals;
+  snapshot.handshakes_in_flight = state.gate.handshakes_in_flight();
   return snapshot;
 }
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "p2p/crypto/peer_id.h"
+#include "p2p/rcmgr/connection_gate.h"
 #include "p2p/rcmgr/ip.h"
 #include "p2p/rcmgr/limits.h"
 #include "util/expected.h"
@@ -64,6 +65,7 @@ struct Snapshot {
   std::vector<ScopeSnapshot> peers;   // the busiest peers first (memory, then streams)
   std::size_t peer_count = 0;         // peers with a scope (something reserved)
   std::map<std::string, std::uint64_t> refusals;  // by key, since start
+  std::size_t handshakes_in_flight = 0;           // inbound, as the gate counts them
 };
 
 class ResourceManager;
@@ -82,6 +84,9 @@ class MemoryReservation {
   // Reserves `bytes` more; false (and a refusal counted) when a scope is full.
   bool reserve(std::int64_t bytes);
   void release(std::int64_t bytes);
+  // Makes the reservation exactly `bytes`, releasing or reserving the difference; false when
+  // growing is refused (the reservation stays as it was).
+  bool resize(std::int64_t bytes);
   std::int64_t reserved() const { return reserved_; }
 
  private:
@@ -170,6 +175,14 @@ class ResourceManager {
   ~ResourceManager();
   ResourceManager(const ResourceManager&) = delete;
   ResourceManager& operator=(const ResourceManager&) = delete;
+
+  // The gate's verdict on a new inbound connection from `address` (connection_gate.h); a
+  // refusal is counted as "gate.<reason>".
+  ConnectionGate::Admission admit_inbound(const IpAddress& address);
+  // The handshake admitted as `id` ended; `established` connections count toward the gate's
+  // per-address limit until inbound_closed().
+  void handshake_finished(ConnectionGate::HandshakeId id, bool established);
+  void inbound_closed(const IpAddress& address);
 
   // A new connection, before its handshake (inbound) or dial (outbound). `remote` is the peer's
   // IP when known (not for relayed connections), `peer` the peer dialled (outbound).

@@ -36,6 +36,10 @@ const std::map<std::string, std::string>& sample_texts() {
       {"conn-grace", "0.5"},
       {"security", "tls,plaintext"},
       {"muxer", "mplex,yamux"},
+      {"max-memory", "512MiB"},
+      {"max-fds", "4096"},
+      {"limit", "system.conns_inbound=500,peer.memory=16MiB"},
+      {"allow", std::string("10.0.0.0/8,") + kPeer},
   };
   return texts;
 }

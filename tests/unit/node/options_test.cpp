@@ -335,4 +335,62 @@ TEST(OptionsTest, SecurityAndMuxerLists) {
   EXPECT_EQ(*(at + 1), "tls,noise,plaintext");
 }
 
+TEST(OptionsTest, ResourceLimitOptions) {
+  NodeOptions options;
+  ASSERT_TRUE(apply_node_option(options, "max-memory", "512MiB"));
+  EXPECT_EQ(options.max_memory_bytes, 512ll * 1024 * 1024);
+  ASSERT_TRUE(apply_node_option(options, "max-fds", "4096"));
+  ASSERT_TRUE(apply_node_option(options, "limit", "system.conns_inbound=500, gate.rate_per_ip=1"));
+  ASSERT_TRUE(apply_node_option(options, "allow", std::string("10.0.0.0/8,") + kPeer));
+  auto limits = resource_limits(options);
+  EXPECT_EQ(limits.system.conns_inbound, 500);
+  EXPECT_DOUBLE_EQ(limits.gate.rate_per_ip, 1.0);
+  // The rest scaled to 512 MiB and 4,096 descriptors, as go's Scale does.
+  EXPECT_EQ(limits.system.conns_outbound, 128 + (128 * 512) / 1024);
+  EXPECT_EQ(limits.system.fds, 4096);
+  ASSERT_EQ(limits.allowed_networks.size(), 1u);
+  EXPECT_EQ(limits.allowed_networks[0].to_string(), "10.0.0.0/8");
+  EXPECT_EQ(limits.allowed_peers, std::vector<std::string>{kPeer});
+
+  // config.json carries them like the command line.
+  auto json = options_to_config_json(options);
+  EXPECT_EQ(json["max_memory"], "512MiB");
+  EXPECT_EQ(json["limit"].size(), 2u);
+  NodeOptions reread;
+  ASSERT_TRUE(apply_config_json(reread, json));
+  EXPECT_EQ(reread.max_memory_bytes, options.max_memory_bytes);
+  EXPECT_EQ(reread.limits, options.limits);
+  EXPECT_EQ(reread.allow, options.allow);
+  // Unset, they are left out.
+  EXPECT_FALSE(options_to_config_json(NodeOptions{}).contains("max_memory"));
+}
+
+TEST(OptionsTest, BadResourceLimitOptionsAreRefusedNamingThem) {
+  struct Case {
+    const char* name;
+    const char* value;
+    const char* expected_in_error;
+  };
+  const Case cases[] = {
+      {"max-memory", "lots", "-max-memory"},
+      {"max-memory", "1MiB", "at least 16MiB"},
+      {"max-fds", "-1", "-max-fds"},
+      {"limit", "system.conns_inbound", "SCOPE.RESOURCE=VALUE"},
+      {"limit", "galaxy.memory=1", "unknown scope"},
+      {"limit", "peer.memory=much", "bad value"},
+      {"allow", "10.0.0.0/40", "10.0.0.0/40"},
+      {"allow", "nobody", "nobody"},
+  };
+  for (const auto& c : cases) {
+    NodeOptions options;
+    auto result = apply_node_option(options, c.name, c.value);
+    ASSERT_FALSE(result) << c.name << " " << c.value;
+    EXPECT_NE(result.error().message.find(c.expected_in_error), std::string::npos)
+        << result.error().message;
+    EXPECT_EQ(options.max_memory_bytes, 0);
+    EXPECT_TRUE(options.limits.empty());
+    EXPECT_TRUE(options.allow.empty());
+  }
+}
+
 }  // namespace an::node

@@ -12,14 +12,23 @@ static_assert(record::kMaxEnvelopeSize <= kMaxMessageSize,
 
 using net::with_timeout;
 
+// Everything the peer writes until it closes, at most `limit` bytes, reserved from the stream's
+// resource scope while it is gathered.
 asio::awaitable<Expected<Bytes>> read_to_end(net::ByteStream& stream, std::size_t limit) {
   Bytes data;
   Bytes buffer(4096);
+  struct Held {
+    net::ByteStream& stream;
+    std::size_t bytes = 0;
+    ~Held() { stream.release_memory(bytes); }
+  } held{stream};
   for (;;) {
     auto got = co_await stream.read_some(buffer);
     if (!got) co_return tl::unexpected(got.error());
     if (*got == 0) co_return data;
     if (data.size() + *got > limit) co_return fail("message larger than " + std::to_string(limit));
+    if (!stream.reserve_memory(*got)) co_return fail("resource limit: identify message");
+    held.bytes += *got;
     data.insert(data.end(), buffer.begin(), buffer.begin() + static_cast<long>(*got));
   }
 }

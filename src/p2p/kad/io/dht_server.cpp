@@ -65,7 +65,8 @@ DhtServer::DhtServer(Host& host)
     : host_(host),
       validator_(NamespacedValidator::with_defaults()),
       routing_table_(host.peer_id()),
-      records_(validator_) {}
+      records_(validator_),
+      store_memory_(host.resources().protocol_memory(std::string(kProtocolId))) {}
 
 DhtServer::~DhtServer() {
   *alive_ = false;
@@ -232,6 +233,7 @@ Expected<Message> DhtServer::answer_get_value(const PeerId& from, const Message&
   if (request.key.empty()) return fail("GET_VALUE without a key");
   Message reply = reply_to(request, true);
   auto stored = records_.get(request.key, std::chrono::system_clock::now());
+  settle_store_memory();  // the lookup drops expired records
   if (stored) {
     reply.record = Record{request.key, std::move(stored->value), format_rfc3339(stored->received)};
   }
@@ -247,7 +249,13 @@ Expected<Message> DhtServer::answer_put_value(const Message& request) {
   if (!request.record) return fail("PUT_VALUE without a record");
   if (request.record->key != request.key) return fail("PUT_VALUE key differs from record key");
   const auto now = std::chrono::system_clock::now();
+  const auto growth =
+      request.record->key.size() + request.record->value.size() + kRecordEntryOverhead;
+  if (!store_memory_.reserve(static_cast<std::int64_t>(growth))) {
+    return fail("PUT_VALUE refused: resource limit on stored records");
+  }
   auto stored = records_.put(request.record->key, request.record->value, now);
+  settle_store_memory();
   if (!stored) return tl::unexpected(stored.error());
   Message reply = request;
   reply.record->time_received = format_rfc3339(now);
@@ -260,10 +268,19 @@ Expected<void> DhtServer::add_providers(const PeerId& from, const Message& reque
   if (request.key.size() > kMaxDhtProviderKeySize) return fail("ADD_PROVIDER key too large");
   const auto now = std::chrono::system_clock::now();
   for (auto& provider : providers_from_sender(request, from)) {
+    if (!store_memory_.reserve(static_cast<std::int64_t>(kProviderEntrySize))) break;
     // A full store refuses new providers; that concerns this one, not the stream.
     (void)providers_.add(request.key, provider.id, std::move(provider.addrs), now);
+    settle_store_memory();
   }
   return {};
+}
+
+void DhtServer::settle_store_memory() {
+  const std::size_t held = records_.bytes() + records_.size() * kRecordEntryOverhead +
+                           providers_.size() * kProviderEntrySize;
+  // Shrinking always succeeds; growth was reserved before the store took it.
+  (void)store_memory_.resize(static_cast<std::int64_t>(held));
 }
 
 // go's handleGetProviders: the providers we hold for the key and the closer peers.
@@ -271,7 +288,9 @@ Expected<Message> DhtServer::answer_get_providers(const PeerId& from, const Mess
   if (request.key.empty()) return fail("GET_PROVIDERS without a key");
   if (request.key.size() > kMaxDhtProviderKeySize) return fail("GET_PROVIDERS key too large");
   Message reply = reply_to(request, true);
-  for (auto& provider : providers_.get(request.key, std::chrono::system_clock::now())) {
+  auto providers = providers_.get(request.key, std::chrono::system_clock::now());
+  settle_store_memory();  // the lookup drops expired providers
+  for (auto& provider : providers) {
     Peer described{provider.id, std::move(provider.addrs), ConnectionType::kNotConnected};
     described.connection = host_.connection_to(provider.id) != nullptr
                                ? ConnectionType::kConnected

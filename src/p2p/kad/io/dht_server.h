@@ -14,6 +14,7 @@
 #include "p2p/kad/records.h"
 #include "p2p/kad/routing_table.h"
 #include "p2p/net/host.h"
+#include "p2p/rcmgr/resource_manager.h"
 
 namespace an::p2p::kad {
 
@@ -31,6 +32,11 @@ inline constexpr std::size_t kMaxDhtStreamsTotal = 512;
 inline constexpr std::size_t kMaxDhtProviderKeySize = 80;
 // Closer peers per answer: k.
 inline constexpr std::size_t kDhtCloserPeers = kBucketSize;
+// What the record and provider stores hold is charged to the resource manager's
+// /ipfs/kad/1.0.0 scope: the bytes of each record plus these estimates of an entry's container
+// overhead, and a provider's ID, up to kMaxProviderAddrs addresses and its entry.
+inline constexpr std::size_t kRecordEntryOverhead = 160;
+inline constexpr std::size_t kProviderEntrySize = 1024;
 
 class DhtServer {
  public:
@@ -71,6 +77,9 @@ class DhtServer {
   Expected<void> add_providers(const PeerId& from, const Message& request);
   Expected<Message> answer_get_providers(const PeerId& from, const Message& request);
 
+  // Brings the stores' reservation to what they hold now.
+  void settle_store_memory();
+
   // go's betterPeersToQuery: the k peers of the table nearest to the request's key, without the
   // requester.
   std::vector<PeerId> closer_peers(const PeerId& from, const Message& request) const;
@@ -82,6 +91,7 @@ class DhtServer {
   RoutingTable routing_table_;
   RecordStore records_;
   ProviderStore providers_;
+  rcmgr::MemoryReservation store_memory_;
   std::unordered_map<PeerId, std::size_t> active_per_peer_;
   std::size_t active_total_ = 0;
   bool started_ = false;

@@ -248,6 +248,13 @@ asio::awaitable<void> RelayService::handle_connect(std::shared_ptr<Stream> strea
     co_return;
   }
   const CircuitId id = decision.id;
+  // The circuit's two pump buffers are charged to the hop stream, and go with it.
+  const std::size_t buffers = 2 * std::max<std::size_t>(resources_.limits().buffer_size, 1);
+  if (!stream->reserve_memory(buffers)) {
+    resources_.release(id);
+    co_await send_final(std::move(stream), status_message(Status::kResourceLimitExceeded));
+    co_return;
+  }
 
   std::vector<std::string> protocols(1, std::string(kStopProtocolId));
   auto opened = co_await with_timeout(host_.new_stream(target, std::move(protocols)),
