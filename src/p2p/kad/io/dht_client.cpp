@@ -12,6 +12,7 @@
 namespace an::p2p::kad {
 
 using net::Host;
+using net::Lifetime;
 using net::PeerInfo;
 using net::read_framed;
 using net::report_exception;
@@ -26,12 +27,12 @@ using namespace asio::experimental::awaitable_operators;
 
 // Tries the addresses one after another; the last error when none connects.
 asio::awaitable<Expected<void>> dial_any(Host& host, PeerId peer, std::vector<Multiaddr> addresses,
-                                         std::shared_ptr<bool> alive) {
+                                         Lifetime::Token alive) {
   std::string last_error = "no address";
   for (const auto& address : addresses) {
     const Multiaddr full = address.without_p2p().with_peer_id(peer);
     auto connected = co_await host.connect(full);
-    if (!*alive) co_return fail("DHT client destroyed");
+    if (!alive) co_return fail("DHT client destroyed");
     if (connected) co_return Expected<void>();
     last_error = connected.error().message;
   }
@@ -165,7 +166,7 @@ DhtClient::DhtClient(Host& host, RoutingTable& routing_table, DhtClientConfig co
       validator_(NamespacedValidator::with_defaults()) {}
 
 DhtClient::~DhtClient() {
-  *alive_ = false;
+  lifetime_.end();
 }
 
 asio::awaitable<Expected<void>> DhtClient::ensure_connected(PeerId peer,
@@ -176,20 +177,19 @@ asio::awaitable<Expected<void>> DhtClient::ensure_connected(PeerId peer,
     if (info != nullptr) addresses = info->addresses;
   }
   if (addresses.empty()) co_return fail("no address for " + peer.to_string());
-  auto alive = alive_;
   const std::string what = "dialing " + peer.to_string();
-  co_return co_await with_timeout(dial_any(host_, peer, std::move(addresses), alive),
+  co_return co_await with_timeout(dial_any(host_, peer, std::move(addresses), lifetime_.token()),
                                   config_.dial_timeout, what);
 }
 
 asio::awaitable<Expected<Message>> DhtClient::request(PeerId peer, Message message,
                                                       std::vector<Multiaddr> addresses) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   Host& host = host_;
   const auto timeout = config_.request_timeout;
   const MessageType type = message.type;
   auto connected = co_await ensure_connected(peer, std::move(addresses));
-  if (!*alive) co_return fail("DHT client destroyed");
+  if (!alive) co_return fail("DHT client destroyed");
   if (!connected) {
     routing_table_.remove(peer);
     co_return tl::unexpected(connected.error());
@@ -218,12 +218,12 @@ asio::awaitable<Expected<Message>> DhtClient::request(PeerId peer, Message messa
 
 asio::awaitable<void> DhtClient::query(std::shared_ptr<LookupState> state, PeerId peer,
                                        std::vector<Multiaddr> addresses) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   if (state->stopped) co_return;
   auto outcome =
       co_await (request(peer, lookup_request(state->type, state->target), std::move(addresses)) ||
                 state->stop.wait());
-  if (!*alive || state->stopped) co_return;
+  if (!alive || state->stopped) co_return;
   LookupState::Report report{peer, std::nullopt};
   if (outcome.index() == 0) {
     auto& answer = std::get<0>(outcome);
@@ -273,7 +273,7 @@ asio::awaitable<Expected<LookupOutcome>> DhtClient::find_closest_peers(
 
 asio::awaitable<Expected<LookupOutcome>> DhtClient::run_lookup(
     std::shared_ptr<LookupState> state, std::chrono::steady_clock::time_point deadline) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   auto executor = co_await asio::this_coro::executor;
   const Key key = Key::hash(state->target);
   const std::vector<PeerId> seeds = routing_table_.nearest(key, config_.lookup.k);
@@ -315,7 +315,7 @@ asio::awaitable<Expected<LookupOutcome>> DhtClient::run_lookup(
     if (!state->reports.empty()) continue;
     if (std::chrono::steady_clock::now() >= deadline) break;
     (void)co_await state->changed.wait_until(deadline);
-    if (!*alive) {
+    if (!alive) {
       state->stopped = true;
       state->stop.notify();
       co_return fail("DHT client destroyed");
@@ -353,16 +353,16 @@ struct DhtClient::FanOutState {
 
 asio::awaitable<void> DhtClient::fan_out_one(std::shared_ptr<FanOutState> state, PeerId peer,
                                              Message message) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   if (state->stopped) co_return;
   bool accepted = false;
   if (message.type == MessageType::kAddProvider) {
     auto outcome = co_await (send(peer, std::move(message)) || state->stop.wait());
-    if (!*alive || state->stopped) co_return;
+    if (!alive || state->stopped) co_return;
     accepted = outcome.index() == 0 && std::get<0>(outcome).has_value();
   } else {
     auto outcome = co_await (request(peer, std::move(message)) || state->stop.wait());
-    if (!*alive || state->stopped) co_return;
+    if (!alive || state->stopped) co_return;
     accepted = outcome.index() == 0 && std::get<0>(outcome).has_value();
   }
   if (accepted) ++state->accepted;
@@ -372,7 +372,7 @@ asio::awaitable<void> DhtClient::fan_out_one(std::shared_ptr<FanOutState> state,
 
 asio::awaitable<std::size_t> DhtClient::fan_out(std::vector<PeerId> peers, Message message,
                                                 std::chrono::steady_clock::time_point deadline) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   auto executor = co_await asio::this_coro::executor;
   auto state = std::make_shared<FanOutState>(executor, peers.size());
   for (std::size_t i = 0; i < peers.size(); ++i) {
@@ -380,7 +380,7 @@ asio::awaitable<std::size_t> DhtClient::fan_out(std::vector<PeerId> peers, Messa
   }
   while (state->pending > 0 && std::chrono::steady_clock::now() < deadline) {
     (void)co_await state->changed.wait_until(deadline);
-    if (!*alive) break;
+    if (!alive) break;
     auto cancellation = co_await asio::this_coro::cancellation_state;
     if (cancellation.cancelled() != asio::cancellation_type::none) break;
   }
@@ -391,11 +391,11 @@ asio::awaitable<std::size_t> DhtClient::fan_out(std::vector<PeerId> peers, Messa
 
 asio::awaitable<Expected<std::size_t>> DhtClient::put_value(
     Bytes key, Bytes value, std::chrono::steady_clock::time_point deadline) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   auto valid = validator_.validate(key, value, std::chrono::system_clock::now());
   if (!valid) co_return tl::unexpected(valid.error());
   auto closest = co_await find_closest_peers(key, deadline);
-  if (!*alive) co_return fail("DHT client destroyed");
+  if (!alive) co_return fail("DHT client destroyed");
   if (!closest) co_return tl::unexpected(closest.error());
   if (closest->closest.empty()) co_return fail("PUT_VALUE: no peers found");
   Message request;
@@ -404,17 +404,17 @@ asio::awaitable<Expected<std::size_t>> DhtClient::put_value(
   request.key = key;
   request.record = Record{key, value, ""};
   auto stored = co_await fan_out(std::move(closest->closest), std::move(request), deadline);
-  if (!*alive) co_return fail("DHT client destroyed");
+  if (!alive) co_return fail("DHT client destroyed");
   co_return stored;
 }
 
 asio::awaitable<Expected<Bytes>> DhtClient::get_value(
     Bytes key, std::chrono::steady_clock::time_point deadline) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   // go's GetValue walk: the lookup itself sends GET_VALUE, so every peer it asks, not only the
   // k closest at the end, may answer with the record; closer peers in the answers drive it on.
   auto walked = co_await get_value_candidates(key, deadline);
-  if (!*alive) co_return fail("DHT client destroyed");
+  if (!alive) co_return fail("DHT client destroyed");
   if (!walked) co_return tl::unexpected(walked.error());
   auto best = best_valid_value(key, walked->values);
   if (!best) co_return tl::unexpected(best.error());
@@ -423,11 +423,11 @@ asio::awaitable<Expected<Bytes>> DhtClient::get_value(
 
 asio::awaitable<Expected<LookupOutcome>> DhtClient::get_value_candidates(
     Bytes key, std::chrono::steady_clock::time_point deadline) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   auto executor = co_await asio::this_coro::executor;
   auto state = std::make_shared<LookupState>(executor, MessageType::kGetValue, std::move(key));
   auto walked = co_await run_lookup(std::move(state), deadline);
-  if (!*alive) co_return fail("DHT client destroyed");
+  if (!alive) co_return fail("DHT client destroyed");
   if (!walked) co_return tl::unexpected(walked.error());
   if (walked->stats.responses == 0) co_return fail("GET_VALUE: no peers answered");
   co_return walked;
@@ -435,12 +435,12 @@ asio::awaitable<Expected<LookupOutcome>> DhtClient::get_value_candidates(
 
 asio::awaitable<Expected<void>> DhtClient::send(PeerId peer, Message message,
                                                 std::vector<Multiaddr> addresses) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   Host& host = host_;
   const auto timeout = config_.request_timeout;
   const MessageType type = message.type;
   auto connected = co_await ensure_connected(peer, std::move(addresses));
-  if (!*alive) co_return fail("DHT client destroyed");
+  if (!alive) co_return fail("DHT client destroyed");
   if (!connected) {
     routing_table_.remove(peer);
     co_return tl::unexpected(connected.error());
@@ -461,12 +461,12 @@ asio::awaitable<Expected<void>> DhtClient::send(PeerId peer, Message message,
 
 asio::awaitable<Expected<std::size_t>> DhtClient::add_provider(
     Bytes key, DhtProvider provider, std::chrono::steady_clock::time_point deadline) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   if (provider.addresses.empty()) {
     co_return fail("ADD_PROVIDER: no addresses to announce (peers drop providers without any)");
   }
   auto closest = co_await find_closest_peers(key, deadline);
-  if (!*alive) co_return fail("DHT client destroyed");
+  if (!alive) co_return fail("DHT client destroyed");
   if (!closest) co_return tl::unexpected(closest.error());
   if (closest->closest.empty()) co_return fail("ADD_PROVIDER: no peers found");
   Message request;
@@ -476,14 +476,14 @@ asio::awaitable<Expected<std::size_t>> DhtClient::add_provider(
   Peer announced{std::move(provider.id), std::move(provider.addresses), ConnectionType::kConnected};
   request.provider_peers.push_back(std::move(announced));
   auto accepted = co_await fan_out(std::move(closest->closest), std::move(request), deadline);
-  if (!*alive) co_return fail("DHT client destroyed");
+  if (!alive) co_return fail("DHT client destroyed");
   co_return accepted;
 }
 
 asio::awaitable<Expected<LookupOutcome>> DhtClient::get_providers(
     Bytes key, std::size_t count, std::chrono::steady_clock::time_point deadline,
     std::vector<PeerId> known, DhtProviderCallback on_provider) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   auto executor = co_await asio::this_coro::executor;
   auto state = std::make_shared<LookupState>(executor, MessageType::kGetProviders, std::move(key));
   state->provider_limit = count;
@@ -492,7 +492,7 @@ asio::awaitable<Expected<LookupOutcome>> DhtClient::get_providers(
     state->provider_ids.insert(std::move(id));
   if (count != 0 && state->provider_ids.size() >= count) state->enough_providers = true;
   auto walked = co_await run_lookup(state, deadline);
-  if (!*alive) co_return fail("DHT client destroyed");
+  if (!alive) co_return fail("DHT client destroyed");
   co_return walked;
 }
 

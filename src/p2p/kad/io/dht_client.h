@@ -17,6 +17,7 @@
 #include "p2p/kad/message.h"
 #include "p2p/kad/records.h"
 #include "p2p/kad/routing_table.h"
+#include "p2p/net/async.h"
 #include "p2p/net/host.h"
 
 namespace an::p2p::kad {
@@ -163,7 +164,7 @@ class DhtClient {
   DhtClientConfig config_;
   NamespacedValidator validator_;
   // Lets coroutines that outlive a call notice that the client is gone.
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  net::Lifetime lifetime_;
 };
 
 }  // namespace an::p2p::kad
