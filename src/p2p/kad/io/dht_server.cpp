@@ -109,11 +109,7 @@ asio::awaitable<void> DhtServer::serve(std::shared_ptr<Stream> stream) {
   for (;;) {
     auto received = co_await with_timeout(read_framed(*stream, kMaxMessageSize),
                                           kDhtRequestIdleTimeout, "kad request");
-    if (!alive) {
-      stream->abort();
-      co_return;
-    }
-    if (!received) {
+    if (!alive || !received) {
       stream->abort();
       co_return;
     }
@@ -132,11 +128,7 @@ asio::awaitable<void> DhtServer::serve(std::shared_ptr<Stream> stream) {
     const Bytes encoded = encode(**answer);
     auto written =
         co_await with_timeout(write_framed(*stream, encoded), kDhtWriteTimeout, "kad answer");
-    if (!written) {
-      stream->abort();
-      co_return;
-    }
-    if (!alive) {
+    if (!written || !alive) {
       stream->abort();
       co_return;
     }
