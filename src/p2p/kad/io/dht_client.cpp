@@ -39,30 +39,6 @@ asio::awaitable<Expected<void>> dial_any(Host& host, PeerId peer, std::vector<Mu
   co_return fail("cannot connect to " + peer.to_string() + ": " + last_error);
 }
 
-// Opens the stream, writes the request, reads one answer and half-closes. `holder` keeps the
-// stream so that the caller can reset it when the exchange times out. The Host is used only
-// before the first suspension.
-asio::awaitable<Expected<Message>> exchange(Host& host, PeerId peer, Message message,
-                                            std::shared_ptr<std::shared_ptr<Stream>> holder) {
-  // Optimistic negotiation, as go's lazy multistream-select: the request follows the protocol
-  // proposal at once, saving a round trip per query; a peer that refuses the protocol fails the
-  // read of the answer.
-  auto opened = host.new_stream_optimistic(peer, std::string(kProtocolId));
-  if (!opened) co_return tl::unexpected(opened.error());
-  std::shared_ptr<Stream> stream = *opened;
-  *holder = stream;
-  const Bytes encoded = encode(message);
-  auto written = co_await write_framed(*stream, encoded);
-  if (!written) co_return tl::unexpected(written.error());
-  auto received = co_await read_framed(*stream, kMaxMessageSize);
-  if (!received) co_return tl::unexpected(received.error());
-  if (!received->has_value()) co_return fail("kad stream ended before the answer");
-  auto decoded = decode(**received);
-  if (!decoded) co_return tl::unexpected(decoded.error());
-  (void)co_await stream->close_write();
-  co_return decoded;
-}
-
 // The IDs of the closer peers a lookup takes from one answer (the first
 // kMaxCloserPeersPerResponse); a plain function, not a coroutine (see GCC's bogus
 // -Wfree-nonheap-object on vectors built inside coroutines).
@@ -84,9 +60,16 @@ asio::awaitable<Expected<void>> await_end(std::shared_ptr<Stream> stream) {
   }
 }
 
-// Opens the stream, writes the request, half-closes and waits for the peer's end of the stream.
-asio::awaitable<Expected<void>> deliver(Host& host, PeerId peer, Message message,
-                                        std::shared_ptr<std::shared_ptr<Stream>> holder) {
+// Opens the stream and writes the request; then reads one answer and half-closes, or, for a
+// request without an answer, half-closes and waits for the peer's end of the stream (nullopt).
+// `holder` keeps the stream so that the caller can reset it when the exchange times out. The
+// Host is used only before the first suspension.
+asio::awaitable<Expected<std::optional<Message>>> exchange(
+    Host& host, PeerId peer, Message message, bool expect_answer,
+    std::shared_ptr<std::shared_ptr<Stream>> holder) {
+  // Optimistic negotiation, as go's lazy multistream-select: the request follows the protocol
+  // proposal at once, saving a round trip per query; a peer that refuses the protocol fails the
+  // read of the answer (or of the end of the stream).
   auto opened = host.new_stream_optimistic(peer, std::string(kProtocolId));
   if (!opened) co_return tl::unexpected(opened.error());
   std::shared_ptr<Stream> stream = *opened;
@@ -94,9 +77,20 @@ asio::awaitable<Expected<void>> deliver(Host& host, PeerId peer, Message message
   const Bytes encoded = encode(message);
   auto written = co_await write_framed(*stream, encoded);
   if (!written) co_return tl::unexpected(written.error());
-  auto closed = co_await stream->close_write();
-  if (!closed) co_return tl::unexpected(closed.error());
-  co_return co_await await_end(stream);
+  if (!expect_answer) {
+    auto closed = co_await stream->close_write();
+    if (!closed) co_return tl::unexpected(closed.error());
+    auto ended = co_await await_end(stream);
+    if (!ended) co_return tl::unexpected(ended.error());
+    co_return std::nullopt;
+  }
+  auto received = co_await read_framed(*stream, kMaxMessageSize);
+  if (!received) co_return tl::unexpected(received.error());
+  if (!received->has_value()) co_return fail("kad stream ended before the answer");
+  auto decoded = decode(**received);
+  if (!decoded) co_return tl::unexpected(decoded.error());
+  (void)co_await stream->close_write();
+  co_return std::move(*decoded);
 }
 
 // A provider as announced, made fit to hand out: without /p2p/ (a /p2p/ naming another peer
@@ -182,8 +176,8 @@ asio::awaitable<Expected<void>> DhtClient::ensure_connected(PeerId peer,
                                   config_.dial_timeout, what);
 }
 
-asio::awaitable<Expected<Message>> DhtClient::request(PeerId peer, Message message,
-                                                      std::vector<Multiaddr> addresses) {
+asio::awaitable<Expected<std::optional<Message>>> DhtClient::exchange_with_timeout(
+    PeerId peer, Message message, std::vector<Multiaddr> addresses, bool expect_answer) {
   auto alive = lifetime_.token();
   Host& host = host_;
   const auto timeout = config_.request_timeout;
@@ -197,23 +191,29 @@ asio::awaitable<Expected<Message>> DhtClient::request(PeerId peer, Message messa
 
   auto holder = std::make_shared<std::shared_ptr<Stream>>();
   asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
-  auto result =
-      co_await (exchange(host, peer, std::move(message), holder) || timer.async_wait(use_tuple));
+  auto result = co_await (exchange(host, peer, std::move(message), expect_answer, holder) ||
+                          timer.async_wait(use_tuple));
   if (result.index() == 1) {
     if (*holder) (*holder)->abort();
     co_return fail("kad " + std::string(message_type_name(type)) + " to " + peer.to_string() +
                    ": timed out");
   }
-  auto answer = std::move(std::get<0>(result));
-  if (!answer) {
-    if (*holder) (*holder)->abort();
-    co_return tl::unexpected(answer.error());
+  auto outcome = std::move(std::get<0>(result));
+  if (!outcome && *holder) (*holder)->abort();
+  co_return outcome;
+}
+
+asio::awaitable<Expected<Message>> DhtClient::request(PeerId peer, Message message,
+                                                      std::vector<Multiaddr> addresses) {
+  const MessageType type = message.type;
+  auto answer = co_await exchange_with_timeout(std::move(peer), std::move(message),
+                                               std::move(addresses), /*expect_answer=*/true);
+  if (!answer) co_return tl::unexpected(answer.error());
+  if ((*answer)->type != type) {
+    co_return fail("kad answer of type " + std::string(message_type_name((*answer)->type)) +
+                   " to a " + std::string(message_type_name(type)) + " request");
   }
-  if (answer->type != type) {
-    co_return fail("kad answer of type " + std::string(message_type_name(answer->type)) + " to a " +
-                   std::string(message_type_name(type)) + " request");
-  }
-  co_return answer;
+  co_return std::move(**answer);
 }
 
 asio::awaitable<void> DhtClient::query(std::shared_ptr<LookupState> state, PeerId peer,
@@ -435,28 +435,10 @@ asio::awaitable<Expected<LookupOutcome>> DhtClient::get_value_candidates(
 
 asio::awaitable<Expected<void>> DhtClient::send(PeerId peer, Message message,
                                                 std::vector<Multiaddr> addresses) {
-  auto alive = lifetime_.token();
-  Host& host = host_;
-  const auto timeout = config_.request_timeout;
-  const MessageType type = message.type;
-  auto connected = co_await ensure_connected(peer, std::move(addresses));
-  if (!alive) co_return fail("DHT client destroyed");
-  if (!connected) {
-    routing_table_.remove(peer);
-    co_return tl::unexpected(connected.error());
-  }
-  auto holder = std::make_shared<std::shared_ptr<Stream>>();
-  asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
-  auto result =
-      co_await (deliver(host, peer, std::move(message), holder) || timer.async_wait(use_tuple));
-  if (result.index() == 1) {
-    if (*holder) (*holder)->abort();
-    co_return fail("kad " + std::string(message_type_name(type)) + " to " + peer.to_string() +
-                   ": timed out");
-  }
-  auto delivered = std::move(std::get<0>(result));
-  if (!delivered && *holder) (*holder)->abort();
-  co_return delivered;
+  auto delivered = co_await exchange_with_timeout(std::move(peer), std::move(message),
+                                                  std::move(addresses), /*expect_answer=*/false);
+  if (!delivered) co_return tl::unexpected(delivered.error());
+  co_return Expected<void>();
 }
 
 asio::awaitable<Expected<std::size_t>> DhtClient::add_provider(

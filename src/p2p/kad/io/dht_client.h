@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -156,6 +157,11 @@ class DhtClient {
   Expected<std::size_t> best_valid_value(const Bytes& key, const std::vector<Bytes>& values) const;
 
   asio::awaitable<Expected<void>> ensure_connected(PeerId peer, std::vector<Multiaddr> addresses);
+  // What request() and send() share: dialling (a peer that cannot be dialled leaves the routing
+  // table), the stream, the timeout, and the reset of the stream when the exchange fails. The
+  // answer, or nullopt when `expect_answer` is false and the peer ended the stream cleanly.
+  asio::awaitable<Expected<std::optional<Message>>> exchange_with_timeout(
+      PeerId peer, Message message, std::vector<Multiaddr> addresses, bool expect_answer);
   asio::awaitable<void> query(std::shared_ptr<LookupState> state, PeerId peer,
                               std::vector<Multiaddr> addresses);
 
