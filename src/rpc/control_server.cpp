@@ -265,7 +265,8 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
   // Network-thread state.
   std::size_t pending_network_calls = 0;
   std::vector<PeerWatchHandle> watches;
-  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+  // The listeners that start() gives the Host outlive the server.
+  p2p::net::Lifetime lifetime;
   // Stateless after construction: used on gRPC's threads to refuse bad records early.
   const p2p::kad::NamespacedValidator validator = p2p::kad::NamespacedValidator::with_defaults();
 
@@ -742,7 +743,7 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
 ControlServer::ControlServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 ControlServer::~ControlServer() {
-  *impl_->alive = false;
+  impl_->lifetime.end();
   if (impl_->server && !impl_->shutdown_thread.joinable()) {
     // Not stopped through stop(): calls still posted to the io_context will never be answered,
     // so cancel them at once.
@@ -818,13 +819,12 @@ Expected<std::unique_ptr<ControlServer>> ControlServer::start(asio::io_context& 
   }
 
   auto* raw = impl.get();
-  std::weak_ptr<bool> alive = impl->alive;
-  host.on_connection([raw, alive](const p2p::net::ConnectionEvent& event) {
-    if (!alive.expired() && *alive.lock()) raw->on_connection_event(event);
-  });
-  host.on_peer_identified([raw, alive](const p2p::PeerId& peer, const p2p::net::PeerInfo&) {
-    if (!alive.expired() && *alive.lock()) raw->on_peer_identified(peer);
-  });
+  host.on_connection(impl->lifetime.guard(
+      [raw](const p2p::net::ConnectionEvent& event) { raw->on_connection_event(event); }));
+  host.on_peer_identified(
+      impl->lifetime.guard([raw](const p2p::PeerId& peer, const p2p::net::PeerInfo&) {
+        raw->on_peer_identified(peer);
+      }));
   return std::unique_ptr<ControlServer>(new ControlServer(std::move(impl)));
 }
 

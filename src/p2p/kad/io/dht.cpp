@@ -128,7 +128,7 @@ Dht::Dht(Host& host, asio::any_io_executor executor, DhtConfig config)
       random_(std::random_device{}()) {}
 
 Dht::~Dht() {
-  *alive_ = false;
+  lifetime_.end();
 }
 
 void Dht::start() {
@@ -137,10 +137,9 @@ void Dht::start() {
   table_changed_ = std::make_unique<Signal>(executor_);
   stopped_signal_ = std::make_unique<Signal>(executor_);
   server_.start(config_.mode == DhtMode::kServer);
-  auto alive = alive_;
-  host_.on_peer_identified([this, alive](const PeerId&, const PeerInfo&) {
-    if (*alive && !stopped_) table_changed_->notify();
-  });
+  host_.on_peer_identified(lifetime_.guard([this](const PeerId&, const PeerInfo&) {
+    if (!stopped_) table_changed_->notify();
+  }));
   asio::co_spawn(executor_, upkeep(), report_exception);
 }
 
@@ -152,9 +151,9 @@ void Dht::stop() {
 }
 
 asio::awaitable<void> Dht::upkeep() {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   bool force_self_lookup = true;
-  while (*alive && !stopped_) {
+  while (alive && !stopped_) {
     if (server_.routing_table().size() == 0) {
       // Nothing to ask yet (or any more): wait for identify to show a DHT peer, then look
       // ourselves up at once, as go does when its table goes from empty to non-empty.
@@ -163,7 +162,7 @@ asio::awaitable<void> Dht::upkeep() {
       continue;
     }
     co_await upkeep_round(force_self_lookup);
-    if (!*alive || stopped_) co_return;
+    if (!alive || stopped_) co_return;
     force_self_lookup = false;
     (void)co_await stopped_signal_->wait_until(std::chrono::steady_clock::now() +
                                                config_.check_interval);
@@ -171,7 +170,7 @@ asio::awaitable<void> Dht::upkeep() {
 }
 
 asio::awaitable<void> Dht::upkeep_round(bool force_self_lookup) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   const auto now = Clock::now();
   if (force_self_lookup || !last_self_lookup_ ||
       now - *last_self_lookup_ >= config_.refresh_interval) {
@@ -179,7 +178,7 @@ asio::awaitable<void> Dht::upkeep_round(bool force_self_lookup) {
     ++stats_.self_lookups;
     (void)co_await client_.find_closest_peers(
         host_.peer_id().bytes(), std::chrono::steady_clock::now() + config_.upkeep_lookup_timeout);
-    if (!*alive || stopped_) co_return;
+    if (!alive || stopped_) co_return;
   }
   auto& table = server_.routing_table();
   for (int cpl : table.cpls_needing_refresh(Clock::now(), config_.refresh_interval)) {
@@ -188,30 +187,30 @@ asio::awaitable<void> Dht::upkeep_round(bool force_self_lookup) {
     ++stats_.refresh_lookups;
     (void)co_await client_.find_closest_peers(
         target->bytes(), std::chrono::steady_clock::now() + config_.upkeep_lookup_timeout);
-    if (!*alive || stopped_) co_return;
+    if (!alive || stopped_) co_return;
     // Marked whatever the outcome: a bucket that cannot be refreshed now is retried at the next
     // interval, not at every check.
     server_.routing_table().mark_refreshed(Key::of_peer(*target), Clock::now());
   }
   co_await connect_to_learned_peers();
-  if (*alive) ++stats_.rounds;
+  if (alive) ++stats_.rounds;
 }
 
 asio::awaitable<void> Dht::dial_one(PeerId peer, std::shared_ptr<std::size_t> in_flight,
                                     std::shared_ptr<Signal> finished) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   auto addresses = known_addresses(host_, peer);
   bool connected = false;
   for (const auto& address : addresses) {
-    if (!*alive || stopped_) break;
+    if (!alive || stopped_) break;
     auto attempt = co_await host_.connect(address.without_p2p().with_peer_id(peer));
-    if (!*alive) break;
+    if (!alive) break;
     if (attempt) {
       connected = true;
       break;
     }
   }
-  if (*alive) {
+  if (alive) {
     ++stats_.dials;
     if (!connected) {
       ++stats_.dial_failures;
@@ -225,13 +224,13 @@ asio::awaitable<void> Dht::dial_one(PeerId peer, std::shared_ptr<std::size_t> in
 
 asio::awaitable<void> Dht::connect_to_learned_peers() {
   if (config_.connection_target == 0) co_return;
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   auto executor = co_await asio::this_coro::executor;
   auto candidates = unconnected_table_peers(host_, server_.routing_table());
   auto in_flight = std::make_shared<std::size_t>(0);
   auto finished = std::make_shared<Signal>(executor);
   std::size_t next = 0;
-  while (*alive && !stopped_) {
+  while (alive && !stopped_) {
     const std::size_t connected = host_.connected_peers().size();
     const bool want_more = connected + *in_flight < config_.connection_target;
     if (want_more && next < candidates.size() && *in_flight < kDhtMaxConcurrentDials) {
@@ -248,7 +247,7 @@ asio::awaitable<void> Dht::connect_to_learned_peers() {
 
 asio::awaitable<Expected<FoundPeer>> Dht::find_peer(
     PeerId peer, std::chrono::steady_clock::time_point deadline) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   FoundPeer found;
   if (host_.connection_to(peer)) {
     found.connected = true;
@@ -256,7 +255,7 @@ asio::awaitable<Expected<FoundPeer>> Dht::find_peer(
     co_return found;
   }
   auto lookup = co_await client_.find_closest_peers(peer.bytes(), deadline);
-  if (!*alive) co_return fail("DHT stopped");
+  if (!alive) co_return fail("DHT stopped");
   if (!lookup) co_return tl::unexpected(lookup.error());
   found.hops = lookup->hops;
   found.connected = host_.connection_to(peer) != nullptr;
@@ -292,25 +291,25 @@ asio::awaitable<Expected<LookupOutcome>> Dht::closest_peers(
 
 asio::awaitable<Expected<std::size_t>> Dht::put_value(
     Bytes key, Bytes value, std::chrono::steady_clock::time_point deadline) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   auto stored = server_.records().put(key, value, std::chrono::system_clock::now());
   if (!stored) co_return tl::unexpected(stored.error());
   if (server_.routing_table().size() == 0) co_return std::size_t{0};
   auto remote = co_await client_.put_value(std::move(key), std::move(value), deadline);
-  if (!*alive) co_return fail("DHT stopped");
+  if (!alive) co_return fail("DHT stopped");
   co_return remote;
 }
 
 asio::awaitable<Expected<Bytes>> Dht::get_value(Bytes key,
                                                 std::chrono::steady_clock::time_point deadline) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   auto local = server_.records().get(key, std::chrono::system_clock::now());
   if (server_.routing_table().size() == 0) {
     if (local) co_return std::move(local->value);
     co_return fail("no record for the key here, and no DHT peers to ask");
   }
   auto remote = co_await client_.get_value(key, deadline);
-  if (!*alive) co_return fail("DHT stopped");
+  if (!alive) co_return fail("DHT stopped");
   if (!local) co_return remote;
   if (!remote) co_return std::move(local->value);
   // Both: the validator picks, as between remote answers.
@@ -322,7 +321,7 @@ asio::awaitable<Expected<Bytes>> Dht::get_value(Bytes key,
 
 asio::awaitable<Expected<std::size_t>> Dht::provide(
     Bytes key, std::chrono::steady_clock::time_point deadline) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   if (auto valid = check_provider_key(key); !valid) co_return tl::unexpected(valid.error());
   DhtProvider self = own_provider_record(host_);
   auto stored =
@@ -330,14 +329,14 @@ asio::awaitable<Expected<std::size_t>> Dht::provide(
   if (!stored) co_return tl::unexpected(stored.error());
   if (server_.routing_table().size() == 0) co_return std::size_t{0};
   auto announced = co_await client_.add_provider(std::move(key), std::move(self), deadline);
-  if (!*alive) co_return fail("DHT stopped");
+  if (!alive) co_return fail("DHT stopped");
   co_return announced;
 }
 
 asio::awaitable<Expected<std::vector<DhtProvider>>> Dht::find_providers(
     Bytes key, std::size_t count, std::chrono::steady_clock::time_point deadline,
     DhtProviderCallback on_provider) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   if (auto valid = check_provider_key(key); !valid) co_return tl::unexpected(valid.error());
   std::vector<DhtProvider> found = local_providers(server_.providers(), key, count);
   if (on_provider) {
@@ -349,7 +348,7 @@ asio::awaitable<Expected<std::vector<DhtProvider>>> Dht::find_providers(
   }
   auto walked = co_await client_.get_providers(std::move(key), count, deadline, provider_ids(found),
                                                std::move(on_provider));
-  if (!*alive) co_return fail("DHT stopped");
+  if (!alive) co_return fail("DHT stopped");
   if (!walked) co_return tl::unexpected(walked.error());
   append_providers(found, walked->providers);
   co_return found;
@@ -357,7 +356,7 @@ asio::awaitable<Expected<std::vector<DhtProvider>>> Dht::find_providers(
 
 asio::awaitable<Expected<Bytes>> Dht::get_public_key(
     PeerId peer, std::chrono::steady_clock::time_point deadline) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   if (auto inlined = inlined_public_key(peer)) co_return std::move(*inlined);
   if (const PeerInfo* info = host_.peer_info(peer); info != nullptr && info->public_key) {
     co_return *info->public_key;
@@ -367,7 +366,7 @@ asio::awaitable<Expected<Bytes>> Dht::get_public_key(
                    " is not in its ID nor known here, and there are no DHT peers to ask");
   }
   auto walked = co_await client_.get_value_candidates(public_key_record_key(peer), deadline);
-  if (!*alive) co_return fail("DHT stopped");
+  if (!alive) co_return fail("DHT stopped");
   if (!walked) co_return tl::unexpected(walked.error());
   for (auto& value : walked->values) {
     if (is_key_of(peer, value)) co_return std::move(value);

@@ -13,6 +13,7 @@
 
 #include "p2p/kad/io/dht_client.h"
 #include "p2p/kad/io/dht_server.h"
+#include "p2p/net/async.h"
 
 namespace an::p2p::kad {
 
@@ -138,7 +139,7 @@ class Dht {
   DhtUpkeepStats stats_;
   bool started_ = false;
   bool stopped_ = false;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  net::Lifetime lifetime_;
 };
 
 }  // namespace an::p2p::kad

@@ -12,6 +12,7 @@
 namespace an::p2p::kad {
 
 using net::Host;
+using net::Lifetime;
 using net::PeerInfo;
 using net::read_framed;
 using net::report_exception;
@@ -26,40 +27,16 @@ using namespace asio::experimental::awaitable_operators;
 
 // Tries the addresses one after another; the last error when none connects.
 asio::awaitable<Expected<void>> dial_any(Host& host, PeerId peer, std::vector<Multiaddr> addresses,
-                                         std::shared_ptr<bool> alive) {
+                                         Lifetime::Token alive) {
   std::string last_error = "no address";
   for (const auto& address : addresses) {
     const Multiaddr full = address.without_p2p().with_peer_id(peer);
     auto connected = co_await host.connect(full);
-    if (!*alive) co_return fail("DHT client destroyed");
+    if (!alive) co_return fail("DHT client destroyed");
     if (connected) co_return Expected<void>();
     last_error = connected.error().message;
   }
   co_return fail("cannot connect to " + peer.to_string() + ": " + last_error);
-}
-
-// Opens the stream, writes the request, reads one answer and half-closes. `holder` keeps the
-// stream so that the caller can reset it when the exchange times out. The Host is used only
-// before the first suspension.
-asio::awaitable<Expected<Message>> exchange(Host& host, PeerId peer, Message message,
-                                            std::shared_ptr<std::shared_ptr<Stream>> holder) {
-  // Optimistic negotiation, as go's lazy multistream-select: the request follows the protocol
-  // proposal at once, saving a round trip per query; a peer that refuses the protocol fails the
-  // read of the answer.
-  auto opened = host.new_stream_optimistic(peer, std::string(kProtocolId));
-  if (!opened) co_return tl::unexpected(opened.error());
-  std::shared_ptr<Stream> stream = *opened;
-  *holder = stream;
-  const Bytes encoded = encode(message);
-  auto written = co_await write_framed(*stream, encoded);
-  if (!written) co_return tl::unexpected(written.error());
-  auto received = co_await read_framed(*stream, kMaxMessageSize);
-  if (!received) co_return tl::unexpected(received.error());
-  if (!received->has_value()) co_return fail("kad stream ended before the answer");
-  auto decoded = decode(**received);
-  if (!decoded) co_return tl::unexpected(decoded.error());
-  (void)co_await stream->close_write();
-  co_return decoded;
 }
 
 // The IDs of the closer peers a lookup takes from one answer (the first
@@ -83,9 +60,16 @@ asio::awaitable<Expected<void>> await_end(std::shared_ptr<Stream> stream) {
   }
 }
 
-// Opens the stream, writes the request, half-closes and waits for the peer's end of the stream.
-asio::awaitable<Expected<void>> deliver(Host& host, PeerId peer, Message message,
-                                        std::shared_ptr<std::shared_ptr<Stream>> holder) {
+// Opens the stream and writes the request; then reads one answer and half-closes, or, for a
+// request without an answer, half-closes and waits for the peer's end of the stream (nullopt).
+// `holder` keeps the stream so that the caller can reset it when the exchange times out. The
+// Host is used only before the first suspension.
+asio::awaitable<Expected<std::optional<Message>>> exchange(
+    Host& host, PeerId peer, Message message, bool expect_answer,
+    std::shared_ptr<std::shared_ptr<Stream>> holder) {
+  // Optimistic negotiation, as go's lazy multistream-select: the request follows the protocol
+  // proposal at once, saving a round trip per query; a peer that refuses the protocol fails the
+  // read of the answer (or of the end of the stream).
   auto opened = host.new_stream_optimistic(peer, std::string(kProtocolId));
   if (!opened) co_return tl::unexpected(opened.error());
   std::shared_ptr<Stream> stream = *opened;
@@ -93,9 +77,20 @@ asio::awaitable<Expected<void>> deliver(Host& host, PeerId peer, Message message
   const Bytes encoded = encode(message);
   auto written = co_await write_framed(*stream, encoded);
   if (!written) co_return tl::unexpected(written.error());
-  auto closed = co_await stream->close_write();
-  if (!closed) co_return tl::unexpected(closed.error());
-  co_return co_await await_end(stream);
+  if (!expect_answer) {
+    auto closed = co_await stream->close_write();
+    if (!closed) co_return tl::unexpected(closed.error());
+    auto ended = co_await await_end(stream);
+    if (!ended) co_return tl::unexpected(ended.error());
+    co_return std::nullopt;
+  }
+  auto received = co_await read_framed(*stream, kMaxMessageSize);
+  if (!received) co_return tl::unexpected(received.error());
+  if (!received->has_value()) co_return fail("kad stream ended before the answer");
+  auto decoded = decode(**received);
+  if (!decoded) co_return tl::unexpected(decoded.error());
+  (void)co_await stream->close_write();
+  co_return std::move(*decoded);
 }
 
 // A provider as announced, made fit to hand out: without /p2p/ (a /p2p/ naming another peer
@@ -165,7 +160,7 @@ DhtClient::DhtClient(Host& host, RoutingTable& routing_table, DhtClientConfig co
       validator_(NamespacedValidator::with_defaults()) {}
 
 DhtClient::~DhtClient() {
-  *alive_ = false;
+  lifetime_.end();
 }
 
 asio::awaitable<Expected<void>> DhtClient::ensure_connected(PeerId peer,
@@ -176,20 +171,19 @@ asio::awaitable<Expected<void>> DhtClient::ensure_connected(PeerId peer,
     if (info != nullptr) addresses = info->addresses;
   }
   if (addresses.empty()) co_return fail("no address for " + peer.to_string());
-  auto alive = alive_;
   const std::string what = "dialing " + peer.to_string();
-  co_return co_await with_timeout(dial_any(host_, peer, std::move(addresses), alive),
+  co_return co_await with_timeout(dial_any(host_, peer, std::move(addresses), lifetime_.token()),
                                   config_.dial_timeout, what);
 }
 
-asio::awaitable<Expected<Message>> DhtClient::request(PeerId peer, Message message,
-                                                      std::vector<Multiaddr> addresses) {
-  auto alive = alive_;
+asio::awaitable<Expected<std::optional<Message>>> DhtClient::exchange_with_timeout(
+    PeerId peer, Message message, std::vector<Multiaddr> addresses, bool expect_answer) {
+  auto alive = lifetime_.token();
   Host& host = host_;
   const auto timeout = config_.request_timeout;
   const MessageType type = message.type;
   auto connected = co_await ensure_connected(peer, std::move(addresses));
-  if (!*alive) co_return fail("DHT client destroyed");
+  if (!alive) co_return fail("DHT client destroyed");
   if (!connected) {
     routing_table_.remove(peer);
     co_return tl::unexpected(connected.error());
@@ -197,33 +191,39 @@ asio::awaitable<Expected<Message>> DhtClient::request(PeerId peer, Message messa
 
   auto holder = std::make_shared<std::shared_ptr<Stream>>();
   asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
-  auto result =
-      co_await (exchange(host, peer, std::move(message), holder) || timer.async_wait(use_tuple));
+  auto result = co_await (exchange(host, peer, std::move(message), expect_answer, holder) ||
+                          timer.async_wait(use_tuple));
   if (result.index() == 1) {
     if (*holder) (*holder)->abort();
     co_return fail("kad " + std::string(message_type_name(type)) + " to " + peer.to_string() +
                    ": timed out");
   }
-  auto answer = std::move(std::get<0>(result));
-  if (!answer) {
-    if (*holder) (*holder)->abort();
-    co_return tl::unexpected(answer.error());
+  auto outcome = std::move(std::get<0>(result));
+  if (!outcome && *holder) (*holder)->abort();
+  co_return outcome;
+}
+
+asio::awaitable<Expected<Message>> DhtClient::request(PeerId peer, Message message,
+                                                      std::vector<Multiaddr> addresses) {
+  const MessageType type = message.type;
+  auto answer = co_await exchange_with_timeout(std::move(peer), std::move(message),
+                                               std::move(addresses), /*expect_answer=*/true);
+  if (!answer) co_return tl::unexpected(answer.error());
+  if ((*answer)->type != type) {
+    co_return fail("kad answer of type " + std::string(message_type_name((*answer)->type)) +
+                   " to a " + std::string(message_type_name(type)) + " request");
   }
-  if (answer->type != type) {
-    co_return fail("kad answer of type " + std::string(message_type_name(answer->type)) + " to a " +
-                   std::string(message_type_name(type)) + " request");
-  }
-  co_return answer;
+  co_return std::move(**answer);
 }
 
 asio::awaitable<void> DhtClient::query(std::shared_ptr<LookupState> state, PeerId peer,
                                        std::vector<Multiaddr> addresses) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   if (state->stopped) co_return;
   auto outcome =
       co_await (request(peer, lookup_request(state->type, state->target), std::move(addresses)) ||
                 state->stop.wait());
-  if (!*alive || state->stopped) co_return;
+  if (!alive || state->stopped) co_return;
   LookupState::Report report{peer, std::nullopt};
   if (outcome.index() == 0) {
     auto& answer = std::get<0>(outcome);
@@ -273,7 +273,7 @@ asio::awaitable<Expected<LookupOutcome>> DhtClient::find_closest_peers(
 
 asio::awaitable<Expected<LookupOutcome>> DhtClient::run_lookup(
     std::shared_ptr<LookupState> state, std::chrono::steady_clock::time_point deadline) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   auto executor = co_await asio::this_coro::executor;
   const Key key = Key::hash(state->target);
   const std::vector<PeerId> seeds = routing_table_.nearest(key, config_.lookup.k);
@@ -315,7 +315,7 @@ asio::awaitable<Expected<LookupOutcome>> DhtClient::run_lookup(
     if (!state->reports.empty()) continue;
     if (std::chrono::steady_clock::now() >= deadline) break;
     (void)co_await state->changed.wait_until(deadline);
-    if (!*alive) {
+    if (!alive) {
       state->stopped = true;
       state->stop.notify();
       co_return fail("DHT client destroyed");
@@ -353,16 +353,16 @@ struct DhtClient::FanOutState {
 
 asio::awaitable<void> DhtClient::fan_out_one(std::shared_ptr<FanOutState> state, PeerId peer,
                                              Message message) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   if (state->stopped) co_return;
   bool accepted = false;
   if (message.type == MessageType::kAddProvider) {
     auto outcome = co_await (send(peer, std::move(message)) || state->stop.wait());
-    if (!*alive || state->stopped) co_return;
+    if (!alive || state->stopped) co_return;
     accepted = outcome.index() == 0 && std::get<0>(outcome).has_value();
   } else {
     auto outcome = co_await (request(peer, std::move(message)) || state->stop.wait());
-    if (!*alive || state->stopped) co_return;
+    if (!alive || state->stopped) co_return;
     accepted = outcome.index() == 0 && std::get<0>(outcome).has_value();
   }
   if (accepted) ++state->accepted;
@@ -372,7 +372,7 @@ asio::awaitable<void> DhtClient::fan_out_one(std::shared_ptr<FanOutState> state,
 
 asio::awaitable<std::size_t> DhtClient::fan_out(std::vector<PeerId> peers, Message message,
                                                 std::chrono::steady_clock::time_point deadline) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   auto executor = co_await asio::this_coro::executor;
   auto state = std::make_shared<FanOutState>(executor, peers.size());
   for (std::size_t i = 0; i < peers.size(); ++i) {
@@ -380,7 +380,7 @@ asio::awaitable<std::size_t> DhtClient::fan_out(std::vector<PeerId> peers, Messa
   }
   while (state->pending > 0 && std::chrono::steady_clock::now() < deadline) {
     (void)co_await state->changed.wait_until(deadline);
-    if (!*alive) break;
+    if (!alive) break;
     auto cancellation = co_await asio::this_coro::cancellation_state;
     if (cancellation.cancelled() != asio::cancellation_type::none) break;
   }
@@ -391,11 +391,11 @@ asio::awaitable<std::size_t> DhtClient::fan_out(std::vector<PeerId> peers, Messa
 
 asio::awaitable<Expected<std::size_t>> DhtClient::put_value(
     Bytes key, Bytes value, std::chrono::steady_clock::time_point deadline) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   auto valid = validator_.validate(key, value, std::chrono::system_clock::now());
   if (!valid) co_return tl::unexpected(valid.error());
   auto closest = co_await find_closest_peers(key, deadline);
-  if (!*alive) co_return fail("DHT client destroyed");
+  if (!alive) co_return fail("DHT client destroyed");
   if (!closest) co_return tl::unexpected(closest.error());
   if (closest->closest.empty()) co_return fail("PUT_VALUE: no peers found");
   Message request;
@@ -404,17 +404,17 @@ asio::awaitable<Expected<std::size_t>> DhtClient::put_value(
   request.key = key;
   request.record = Record{key, value, ""};
   auto stored = co_await fan_out(std::move(closest->closest), std::move(request), deadline);
-  if (!*alive) co_return fail("DHT client destroyed");
+  if (!alive) co_return fail("DHT client destroyed");
   co_return stored;
 }
 
 asio::awaitable<Expected<Bytes>> DhtClient::get_value(
     Bytes key, std::chrono::steady_clock::time_point deadline) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   // go's GetValue walk: the lookup itself sends GET_VALUE, so every peer it asks, not only the
   // k closest at the end, may answer with the record; closer peers in the answers drive it on.
   auto walked = co_await get_value_candidates(key, deadline);
-  if (!*alive) co_return fail("DHT client destroyed");
+  if (!alive) co_return fail("DHT client destroyed");
   if (!walked) co_return tl::unexpected(walked.error());
   auto best = best_valid_value(key, walked->values);
   if (!best) co_return tl::unexpected(best.error());
@@ -423,11 +423,11 @@ asio::awaitable<Expected<Bytes>> DhtClient::get_value(
 
 asio::awaitable<Expected<LookupOutcome>> DhtClient::get_value_candidates(
     Bytes key, std::chrono::steady_clock::time_point deadline) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   auto executor = co_await asio::this_coro::executor;
   auto state = std::make_shared<LookupState>(executor, MessageType::kGetValue, std::move(key));
   auto walked = co_await run_lookup(std::move(state), deadline);
-  if (!*alive) co_return fail("DHT client destroyed");
+  if (!alive) co_return fail("DHT client destroyed");
   if (!walked) co_return tl::unexpected(walked.error());
   if (walked->stats.responses == 0) co_return fail("GET_VALUE: no peers answered");
   co_return walked;
@@ -435,38 +435,20 @@ asio::awaitable<Expected<LookupOutcome>> DhtClient::get_value_candidates(
 
 asio::awaitable<Expected<void>> DhtClient::send(PeerId peer, Message message,
                                                 std::vector<Multiaddr> addresses) {
-  auto alive = alive_;
-  Host& host = host_;
-  const auto timeout = config_.request_timeout;
-  const MessageType type = message.type;
-  auto connected = co_await ensure_connected(peer, std::move(addresses));
-  if (!*alive) co_return fail("DHT client destroyed");
-  if (!connected) {
-    routing_table_.remove(peer);
-    co_return tl::unexpected(connected.error());
-  }
-  auto holder = std::make_shared<std::shared_ptr<Stream>>();
-  asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
-  auto result =
-      co_await (deliver(host, peer, std::move(message), holder) || timer.async_wait(use_tuple));
-  if (result.index() == 1) {
-    if (*holder) (*holder)->abort();
-    co_return fail("kad " + std::string(message_type_name(type)) + " to " + peer.to_string() +
-                   ": timed out");
-  }
-  auto delivered = std::move(std::get<0>(result));
-  if (!delivered && *holder) (*holder)->abort();
-  co_return delivered;
+  auto delivered = co_await exchange_with_timeout(std::move(peer), std::move(message),
+                                                  std::move(addresses), /*expect_answer=*/false);
+  if (!delivered) co_return tl::unexpected(delivered.error());
+  co_return Expected<void>();
 }
 
 asio::awaitable<Expected<std::size_t>> DhtClient::add_provider(
     Bytes key, DhtProvider provider, std::chrono::steady_clock::time_point deadline) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   if (provider.addresses.empty()) {
     co_return fail("ADD_PROVIDER: no addresses to announce (peers drop providers without any)");
   }
   auto closest = co_await find_closest_peers(key, deadline);
-  if (!*alive) co_return fail("DHT client destroyed");
+  if (!alive) co_return fail("DHT client destroyed");
   if (!closest) co_return tl::unexpected(closest.error());
   if (closest->closest.empty()) co_return fail("ADD_PROVIDER: no peers found");
   Message request;
@@ -476,14 +458,14 @@ asio::awaitable<Expected<std::size_t>> DhtClient::add_provider(
   Peer announced{std::move(provider.id), std::move(provider.addresses), ConnectionType::kConnected};
   request.provider_peers.push_back(std::move(announced));
   auto accepted = co_await fan_out(std::move(closest->closest), std::move(request), deadline);
-  if (!*alive) co_return fail("DHT client destroyed");
+  if (!alive) co_return fail("DHT client destroyed");
   co_return accepted;
 }
 
 asio::awaitable<Expected<LookupOutcome>> DhtClient::get_providers(
     Bytes key, std::size_t count, std::chrono::steady_clock::time_point deadline,
     std::vector<PeerId> known, DhtProviderCallback on_provider) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   auto executor = co_await asio::this_coro::executor;
   auto state = std::make_shared<LookupState>(executor, MessageType::kGetProviders, std::move(key));
   state->provider_limit = count;
@@ -492,7 +474,7 @@ asio::awaitable<Expected<LookupOutcome>> DhtClient::get_providers(
     state->provider_ids.insert(std::move(id));
   if (count != 0 && state->provider_ids.size() >= count) state->enough_providers = true;
   auto walked = co_await run_lookup(state, deadline);
-  if (!*alive) co_return fail("DHT client destroyed");
+  if (!alive) co_return fail("DHT client destroyed");
   co_return walked;
 }
 

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "p2p/kad/message.h"
 #include "p2p/kad/records.h"
 #include "p2p/kad/routing_table.h"
+#include "p2p/net/async.h"
 #include "p2p/net/host.h"
 
 namespace an::p2p::kad {
@@ -155,6 +157,11 @@ class DhtClient {
   Expected<std::size_t> best_valid_value(const Bytes& key, const std::vector<Bytes>& values) const;
 
   asio::awaitable<Expected<void>> ensure_connected(PeerId peer, std::vector<Multiaddr> addresses);
+  // What request() and send() share: dialling (a peer that cannot be dialled leaves the routing
+  // table), the stream, the timeout, and the reset of the stream when the exchange fails. The
+  // answer, or nullopt when `expect_answer` is false and the peer ended the stream cleanly.
+  asio::awaitable<Expected<std::optional<Message>>> exchange_with_timeout(
+      PeerId peer, Message message, std::vector<Multiaddr> addresses, bool expect_answer);
   asio::awaitable<void> query(std::shared_ptr<LookupState> state, PeerId peer,
                               std::vector<Multiaddr> addresses);
 
@@ -163,7 +170,7 @@ class DhtClient {
   DhtClientConfig config_;
   NamespacedValidator validator_;
   // Lets coroutines that outlive a call notice that the client is gone.
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  net::Lifetime lifetime_;
 };
 
 }  // namespace an::p2p::kad

@@ -40,12 +40,12 @@ Message reply_to(const Message& request, bool with_key) {
 class DhtServer::StreamSlot {
  public:
   StreamSlot(DhtServer& server, PeerId peer)
-      : server_(server), alive_(server.alive_), peer_(std::move(peer)) {
+      : server_(server), alive_(server.lifetime_.token()), peer_(std::move(peer)) {
     ++server_.active_per_peer_[peer_];
     ++server_.active_total_;
   }
   ~StreamSlot() {
-    if (!*alive_) return;
+    if (!alive_) return;
     auto found = server_.active_per_peer_.find(peer_);
     if (found != server_.active_per_peer_.end() && --found->second == 0) {
       server_.active_per_peer_.erase(found);
@@ -57,7 +57,7 @@ class DhtServer::StreamSlot {
 
  private:
   DhtServer& server_;
-  std::shared_ptr<bool> alive_;
+  net::Lifetime::Token alive_;
   PeerId peer_;
 };
 
@@ -69,25 +69,24 @@ DhtServer::DhtServer(Host& host)
       store_memory_(host.resources().protocol_memory(std::string(kProtocolId))) {}
 
 DhtServer::~DhtServer() {
-  *alive_ = false;
+  lifetime_.end();
 }
 
 void DhtServer::start(bool serve_requests) {
   if (started_) return;
   started_ = true;
-  auto alive = alive_;
-  host_.on_peer_identified([this, alive](const PeerId& peer, const PeerInfo& info) {
-    if (*alive) peer_identified(peer, info);
-  });
+  host_.on_peer_identified(lifetime_.guard(
+      [this](const PeerId& peer, const PeerInfo& info) { peer_identified(peer, info); }));
   if (!serve_requests) return;
-  host_.set_handler(std::string(kProtocolId),
-                    [this, alive](std::shared_ptr<Stream> stream) -> asio::awaitable<void> {
-                      if (!*alive) {
-                        stream->abort();
-                        co_return;
-                      }
-                      co_await serve(std::move(stream));
-                    });
+  host_.set_handler(
+      std::string(kProtocolId),
+      [this, alive = lifetime_.token()](std::shared_ptr<Stream> stream) -> asio::awaitable<void> {
+        if (!alive) {
+          stream->abort();
+          co_return;
+        }
+        co_await serve(std::move(stream));
+      });
 }
 
 void DhtServer::peer_identified(const PeerId& peer, const PeerInfo& info) {
@@ -99,7 +98,7 @@ void DhtServer::peer_identified(const PeerId& peer, const PeerInfo& info) {
 }
 
 asio::awaitable<void> DhtServer::serve(std::shared_ptr<Stream> stream) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   const PeerId from = stream->remote_peer();
   auto per_peer = active_per_peer_.find(from);
   const std::size_t peer_streams = per_peer == active_per_peer_.end() ? 0 : per_peer->second;
@@ -111,11 +110,7 @@ asio::awaitable<void> DhtServer::serve(std::shared_ptr<Stream> stream) {
   for (;;) {
     auto received = co_await with_timeout(read_framed(*stream, kMaxMessageSize),
                                           kDhtRequestIdleTimeout, "kad request");
-    if (!*alive) {
-      stream->abort();
-      co_return;
-    }
-    if (!received) {
+    if (!alive || !received) {
       stream->abort();
       co_return;
     }
@@ -134,11 +129,7 @@ asio::awaitable<void> DhtServer::serve(std::shared_ptr<Stream> stream) {
     const Bytes encoded = encode(**answer);
     auto written =
         co_await with_timeout(write_framed(*stream, encoded), kDhtWriteTimeout, "kad answer");
-    if (!written) {
-      stream->abort();
-      co_return;
-    }
-    if (!*alive) {
+    if (!written || !alive) {
       stream->abort();
       co_return;
     }

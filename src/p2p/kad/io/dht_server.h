@@ -13,6 +13,7 @@
 #include "p2p/kad/message.h"
 #include "p2p/kad/records.h"
 #include "p2p/kad/routing_table.h"
+#include "p2p/net/async.h"
 #include "p2p/net/host.h"
 #include "p2p/rcmgr/resource_manager.h"
 
@@ -96,7 +97,7 @@ class DhtServer {
   std::size_t active_total_ = 0;
   bool started_ = false;
   // Lets coroutines and host callbacks that outlive the server notice that it is gone.
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  net::Lifetime lifetime_;
 };
 
 }  // namespace an::p2p::kad

@@ -164,7 +164,7 @@ RelayClient::RelayClient(Host& host, RelayClientConfig config)
     : host_(host), config_(std::move(config)) {}
 
 RelayClient::~RelayClient() {
-  *alive_ = false;
+  lifetime_.end();
   if (started_) host_.set_circuit_dialer(nullptr);
   for (auto& [relay, keeper] : keepers_)
     keeper->wake.notify();
@@ -176,37 +176,38 @@ void RelayClient::start() {
   host_.set_circuit_dialer([this](Multiaddr address, PeerId target) {
     return dial(std::move(address), std::move(target));
   });
-  auto alive = alive_;
-  host_.set_handler(std::string(kStopProtocolId), [this, alive](std::shared_ptr<Stream> stream) {
-    return *alive ? serve_stop(std::move(stream)) : refuse_stream(std::move(stream));
-  });
-  host_.on_connection([this, alive](const ConnectionEvent& event) {
-    if (*alive && !event.connected) relay_disconnected(event.peer);
-  });
+  host_.set_handler(std::string(kStopProtocolId),
+                    [this, alive = lifetime_.token()](std::shared_ptr<Stream> stream) {
+                      return alive ? serve_stop(std::move(stream))
+                                   : refuse_stream(std::move(stream));
+                    });
+  host_.on_connection(lifetime_.guard([this](const ConnectionEvent& event) {
+    if (!event.connected) relay_disconnected(event.peer);
+  }));
 }
 
 asio::awaitable<Expected<RelayReservation>> RelayClient::reserve(const PeerId& relay) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   const PeerId relay_id = relay;
   auto connection = host_.connection_to(relay_id);
   if (!connection) co_return fail("not connected to relay " + relay_id.to_string());
   const Multiaddr reached_at = connection->remote_address();
   std::vector<std::string> protocols(1, std::string(kHopProtocolId));
   auto opened = co_await host_.new_stream(relay_id, std::move(protocols));
-  if (!*alive) co_return fail("relay client destroyed");
+  if (!alive) co_return fail("relay client destroyed");
   if (!opened) co_return tl::unexpected(opened.error());
   std::shared_ptr<Stream> stream = std::move(*opened);
   HopMessage request;
   request.type = HopType::kReserve;
   auto answer = co_await with_timeout(hop_exchange(stream, std::move(request)),
                                       kRelayClientStreamTimeout, "RESERVE");
-  if (!*alive) co_return fail("relay client destroyed");
+  if (!alive) co_return fail("relay client destroyed");
   if (!answer) {
     stream->abort();
     co_return fail("relay " + relay_id.to_string() + ": " + answer.error().message);
   }
   (void)co_await stream->close_write();
-  if (!*alive) co_return fail("relay client destroyed");
+  if (!alive) co_return fail("relay client destroyed");
   auto reservation = accept_reservation(*answer, relay_id, host_.peer_id(), reached_at);
   if (!reservation) co_return tl::unexpected(reservation.error());
   // The relay may have gone while we waited: then it holds no reservation for us any more.
@@ -223,11 +224,11 @@ asio::awaitable<Expected<std::shared_ptr<net::Connection>>> RelayClient::connect
   if (relay_address.components().size() > 1) co_return co_await host_.connect(relay_address);
   // Only /p2p/RELAY: the addresses we know for it.
   std::vector<Multiaddr> candidates = direct_addresses(host_.peer_info(relay), relay);
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   std::string last_error = "no known address";
   for (const auto& candidate : candidates) {
     auto connected = co_await host_.connect(candidate);
-    if (!*alive) co_return fail("relay client destroyed");
+    if (!alive) co_return fail("relay client destroyed");
     if (connected) co_return connected;
     last_error = connected.error().message;
   }
@@ -236,16 +237,16 @@ asio::awaitable<Expected<std::shared_ptr<net::Connection>>> RelayClient::connect
 
 asio::awaitable<Expected<std::shared_ptr<net::Connection>>> RelayClient::dial(Multiaddr address,
                                                                               PeerId target) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   auto circuit = split_circuit_address(address);
   if (!circuit) co_return tl::unexpected(circuit.error());
   const PeerId relay = circuit->relay;
   auto relay_connection = co_await connect_to_relay(std::move(circuit->relay_address), relay);
-  if (!*alive) co_return fail("relay client destroyed");
+  if (!alive) co_return fail("relay client destroyed");
   if (!relay_connection) co_return tl::unexpected(relay_connection.error());
   std::vector<std::string> protocols{std::string(kHopProtocolId)};
   auto opened = co_await host_.new_stream_on(*relay_connection, std::move(protocols));
-  if (!*alive) co_return fail("relay client destroyed");
+  if (!alive) co_return fail("relay client destroyed");
   if (!opened) co_return tl::unexpected(opened.error());
   std::shared_ptr<Stream> stream = std::move(*opened);
 
@@ -254,7 +255,7 @@ asio::awaitable<Expected<std::shared_ptr<net::Connection>>> RelayClient::dial(Mu
   request.peer = Peer{target, {}, 0};
   auto answer = co_await with_timeout(hop_exchange(stream, std::move(request)), kRelayDialTimeout,
                                       "relay CONNECT");
-  if (!*alive) co_return fail("relay client destroyed");
+  if (!alive) co_return fail("relay client destroyed");
   if (!answer) {
     stream->abort();
     co_return fail("relay " + relay.to_string() + ": " + answer.error().message);
@@ -290,14 +291,14 @@ void RelayClient::stop_keeping(const PeerId& relay) {
 }
 
 asio::awaitable<void> RelayClient::keep_loop(std::shared_ptr<Keeper> keeper) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   while (!keeper->stopped) {
     auto connected = co_await host_.connect(keeper->address);
-    if (!*alive || keeper->stopped) co_return;
+    if (!alive || keeper->stopped) co_return;
     auto next_attempt = std::chrono::steady_clock::now() + config_.retry_delay;
     if (connected) {
       auto reserved = co_await reserve(keeper->relay);
-      if (!*alive || keeper->stopped) co_return;
+      if (!alive || keeper->stopped) co_return;
       if (reserved) {
         const auto remaining = reserved->expires - Clock::now();
         auto delay = std::max(remaining - config_.refresh_margin, remaining / 2);
@@ -308,7 +309,7 @@ asio::awaitable<void> RelayClient::keep_loop(std::shared_ptr<Keeper> keeper) {
     }
     drop_expired();
     (void)co_await keeper->wake.wait_until(next_attempt);
-    if (!*alive) co_return;
+    if (!alive) co_return;
   }
 }
 
@@ -360,11 +361,11 @@ void RelayClient::publish_addresses() {
 }
 
 asio::awaitable<void> RelayClient::serve_stop(std::shared_ptr<Stream> stream) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   const PeerId relay = stream->remote_peer();
   auto received = co_await with_timeout(read_framed(*stream, kMaxMessageSize),
                                         kRelayClientStreamTimeout, "stop request");
-  if (!*alive) co_return;
+  if (!alive) co_return;
   if (!received || !received->has_value()) {
     stream->abort();
     co_return;
@@ -393,7 +394,7 @@ asio::awaitable<void> RelayClient::serve_stop(std::shared_ptr<Stream> stream) {
   const Bytes encoded = encode(ok);
   auto written = co_await with_timeout(write_framed(*stream, encoded), kRelayClientStreamTimeout,
                                        "stop answer");
-  if (!*alive) co_return;
+  if (!alive) co_return;
   if (!written) {
     stream->abort();
     co_return;

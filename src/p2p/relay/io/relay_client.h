@@ -12,6 +12,7 @@
 #include <optional>
 #include <vector>
 
+#include "p2p/net/async.h"
 #include "p2p/net/host.h"
 #include "p2p/relay/messages.h"
 #include "p2p/relay/resources.h"
@@ -107,7 +108,7 @@ class RelayClient {
   std::vector<Multiaddr> published_;
   AddressesListener listener_;
   bool started_ = false;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  net::Lifetime lifetime_;
 };
 
 }  // namespace an::p2p::relay

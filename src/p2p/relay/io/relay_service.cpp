@@ -120,7 +120,7 @@ RelayService::RelayService(Host& host, RelayLimits limits)
     : host_(host), resources_(std::move(limits)) {}
 
 RelayService::~RelayService() {
-  *alive_ = false;
+  lifetime_.end();
   if (sweep_timer_) sweep_timer_->cancel();
   auto circuits = circuits_;
   for (auto& [id, weak] : circuits) {
@@ -131,23 +131,24 @@ RelayService::~RelayService() {
 void RelayService::start() {
   if (started_) return;
   started_ = true;
-  auto alive = alive_;
-  host_.set_handler(std::string(kHopProtocolId), [this, alive](std::shared_ptr<Stream> stream) {
-    return *alive ? serve_hop(std::move(stream)) : refuse_stream(std::move(stream));
-  });
-  host_.on_connection([this, alive](const ConnectionEvent& event) {
-    if (*alive && !event.connected) reservation_ended(event.peer);
-  });
+  host_.set_handler(std::string(kHopProtocolId),
+                    [this, alive = lifetime_.token()](std::shared_ptr<Stream> stream) {
+                      return alive ? serve_hop(std::move(stream))
+                                   : refuse_stream(std::move(stream));
+                    });
+  host_.on_connection(lifetime_.guard([this](const ConnectionEvent& event) {
+    if (!event.connected) reservation_ended(event.peer);
+  }));
   sweep_timer_ = std::make_shared<asio::steady_timer>(host_.io_context());
   asio::co_spawn(host_.io_context(), sweep_loop(sweep_timer_), report_exception);
 }
 
 asio::awaitable<void> RelayService::sweep_loop(std::shared_ptr<asio::steady_timer> timer) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   for (;;) {
     timer->expires_after(kRelayReservationSweepInterval);
     auto [ec] = co_await timer->async_wait(use_tuple);
-    if (ec || !*alive) co_return;
+    if (ec || !alive) co_return;
     for (const auto& peer : resources_.expire(now()))
       notify(peer, false);
   }
@@ -174,10 +175,10 @@ std::vector<Multiaddr> RelayService::own_addresses() const {
 }
 
 asio::awaitable<void> RelayService::serve_hop(std::shared_ptr<Stream> stream) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   auto received = co_await with_timeout(read_framed(*stream, kMaxMessageSize), kRelayRequestTimeout,
                                         "hop request");
-  if (!*alive) co_return;
+  if (!alive) co_return;
   // Over the size limit, a broken length prefix, silence: nothing worth answering.
   if (!received || !received->has_value()) {
     stream->abort();
@@ -235,7 +236,7 @@ asio::awaitable<void> RelayService::handle_reserve(std::shared_ptr<Stream> strea
 
 asio::awaitable<void> RelayService::handle_connect(std::shared_ptr<Stream> stream,
                                                    HopMessage request) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   if (!request.peer) {
     co_await send_final(std::move(stream), status_message(Status::kMalformedMessage));
     co_return;
@@ -259,7 +260,7 @@ asio::awaitable<void> RelayService::handle_connect(std::shared_ptr<Stream> strea
   std::vector<std::string> protocols(1, std::string(kStopProtocolId));
   auto opened = co_await with_timeout(host_.new_stream(target, std::move(protocols)),
                                       kRelayConnectTimeout, "stop stream");
-  if (!*alive) co_return;
+  if (!alive) co_return;
   std::shared_ptr<Stream> stop;
   if (opened) stop = std::move(*opened);
 
@@ -271,7 +272,7 @@ asio::awaitable<void> RelayService::handle_connect(std::shared_ptr<Stream> strea
     connect.limit = decision.limit;
     auto answer = co_await with_timeout(stop_exchange(stop, encode(connect)),
                                         kRelayStopHandshakeTimeout, "stop handshake");
-    if (!*alive) {
+    if (!alive) {
       stop->abort();
       co_return;
     }
@@ -290,7 +291,7 @@ asio::awaitable<void> RelayService::handle_connect(std::shared_ptr<Stream> strea
   const Bytes encoded = encode(answer);
   auto written =
       co_await with_timeout(write_framed(*stream, encoded), kRelayRequestTimeout, "hop answer");
-  if (!*alive) {
+  if (!alive) {
     stream->abort();
     stop->abort();
     co_return;
@@ -312,7 +313,7 @@ asio::awaitable<void> RelayService::handle_connect(std::shared_ptr<Stream> strea
 }
 
 asio::awaitable<void> RelayService::splice(std::shared_ptr<Circuit> circuit) {
-  auto alive = alive_;
+  auto alive = lifetime_.token();
   circuits_[circuit->id] = circuit;
   const std::uint64_t data_limit = circuit->limit ? circuit->limit->data_bytes : 0;
   asio::steady_timer deadline(co_await asio::this_coro::executor);
@@ -326,7 +327,7 @@ asio::awaitable<void> RelayService::splice(std::shared_ptr<Circuit> circuit) {
   co_await (pump(circuit, *circuit->source, *circuit->target, data_limit) &&
             pump(circuit, *circuit->target, *circuit->source, data_limit));
   deadline.cancel();
-  if (!*alive) co_return;
+  if (!alive) co_return;
   circuits_.erase(circuit->id);
   resources_.release(circuit->id);
 }

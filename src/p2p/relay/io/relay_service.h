@@ -8,6 +8,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "p2p/net/async.h"
 #include "p2p/net/host.h"
 #include "p2p/relay/resources.h"
 
@@ -63,7 +64,7 @@ class RelayService {
   std::unordered_map<CircuitId, std::weak_ptr<Circuit>> circuits_;
   std::shared_ptr<asio::steady_timer> sweep_timer_;
   bool started_ = false;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  net::Lifetime lifetime_;
 };
 
 }  // namespace an::p2p::relay
