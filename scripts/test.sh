@@ -12,11 +12,13 @@ echo "== clang-format"
 mapfile -t sources < <(git ls-files '*.cpp' '*.h' 2>/dev/null || find src tests bench -name '*.cpp' -o -name '*.h')
 clang-format --dry-run --Werror "${sources[@]}"
 
+# Every build here treats warnings as errors (AN_WERROR, off in a user's build): a new warning
+# fails CI instead of reaching users as noise.
 run_suite() {
   local dir=$1
   shift
   echo "== build $dir ($*)"
-  cmake -S . -B "$dir" -G Ninja "$@"
+  cmake -S . -B "$dir" -G Ninja -DAN_WERROR=ON "$@"
   cmake --build "$dir" -j "$jobs"
   echo "== test $dir"
   ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 600
@@ -35,7 +37,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 # synchronisation and reports its internals; the server keeps P2P state on the network thread
 # and shares one mutex-guarded structure per WatchPeers stream, exercised by the ASan run.
 echo "== build build-tsan"
-cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAN_TSAN=ON
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAN_TSAN=ON -DAN_WERROR=ON
 cmake --build build-tsan -j "$jobs" --target daemon_tests
 echo "== test build-tsan"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
