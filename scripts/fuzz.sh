@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-10}
 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DAN_FUZZ=ON -DAN_BUILD_TESTS=OFF
+  -DAN_FUZZ=ON -DAN_BUILD_TESTS=OFF -DAN_WERROR=ON
 cmake --build build-fuzz -j "$(nproc)"
 mkdir -p build-fuzz/crashes
 for fuzzer in build-fuzz/tests/fuzz/fuzz_*; do

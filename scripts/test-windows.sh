@@ -23,7 +23,7 @@ echo "== wine prefix $WINEPREFIX"
 timeout 300 "$wine" wineboot --init
 
 echo "== build $dir (MinGW-w64, daemon layer only)"
-cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAN_DAEMON_ONLY=ON \
+cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAN_DAEMON_ONLY=ON -DAN_WERROR=ON \
   -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/mingw-w64-x86_64.cmake
 cmake --build "$dir" -j "$(nproc)"
 

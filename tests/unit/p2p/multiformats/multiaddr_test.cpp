@@ -64,8 +64,9 @@ TEST(Multiaddr, GoMultiaddrValidStrings) {
       "/dns4/example.com/udp/443/quic-v1",
       "/dns6/example.com/tcp/443",
       "/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN",
-      "/ip4/1.2.3.4/tcp/4001/p2p/QmcgpsyWgH8Y8ajJz1Cu72KnS5uo2Aa2LpzU7kinSupNKC/p2p-circuit/p2p/"
-      "12D3KooWCryG7Mon9orvQxcS1rYZjotPgpwoJNHHKcLLfE4Hf5mV",
+      // One address, split for the line length (clang warns on unparenthesised concatenation).
+      ("/ip4/1.2.3.4/tcp/4001/p2p/QmcgpsyWgH8Y8ajJz1Cu72KnS5uo2Aa2LpzU7kinSupNKC/p2p-circuit/p2p/"
+       "12D3KooWCryG7Mon9orvQxcS1rYZjotPgpwoJNHHKcLLfE4Hf5mV"),
   };
   for (const char* text : valid) {
     auto address = Multiaddr::parse(text);

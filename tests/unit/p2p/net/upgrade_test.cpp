@@ -36,7 +36,8 @@ class UpgradeTest : public ::testing::Test {
     return {std::move(std::get<0>(*result)), std::move(std::get<1>(*result))};
   }
 
-  // A successful upgrade, checked.
+  // A successful upgrade, checked. Tests that use the two sides in a lambda name them through
+  // .first and .second: clang before 16 cannot capture a structured binding.
   std::pair<std::unique_ptr<SecureConnection>, std::unique_ptr<SecureConnection>> secure_pair() {
     auto [outbound, inbound] = upgrade_both(listener.peer_id);
     EXPECT_TRUE(outbound) << outbound.error().message;
@@ -89,7 +90,9 @@ TEST_F(UpgradeTest, AnUnexpectedListenerFailsBothSidesAndTheDialerNamesBothPeers
 }
 
 TEST_F(UpgradeTest, SecureChannelCarriesMultiFrameDataBothWaysAtOnce) {
-  auto [outbound, inbound] = secure_pair();
+  auto connections = secure_pair();
+  auto& outbound = connections.first;
+  auto& inbound = connections.second;
   ASSERT_TRUE(outbound && inbound);
   // Not a multiple of the frame size, and far more than one frame and one read chunk.
   const Bytes to_listener = patterned_bytes(3 * 1024 * 1024 + 17, 1);
@@ -109,7 +112,9 @@ TEST_F(UpgradeTest, SecureChannelCarriesMultiFrameDataBothWaysAtOnce) {
 }
 
 TEST_F(UpgradeTest, EmptyWriteSendsNothingVisible) {
-  auto [outbound, inbound] = secure_pair();
+  auto connections = secure_pair();
+  auto& outbound = connections.first;
+  auto& inbound = connections.second;
   ASSERT_TRUE(outbound && inbound);
   auto written = run_coroutine(io, [&]() -> asio::awaitable<Expected<void>> {
     auto empty = co_await outbound->write_all(ByteView{});
@@ -127,7 +132,9 @@ TEST_F(UpgradeTest, EmptyWriteSendsNothingVisible) {
 }
 
 TEST_F(UpgradeTest, FrameThatDoesNotDecryptFailsTheReader) {
-  auto [outbound, inbound] = secure_pair();
+  auto connections = secure_pair();
+  auto& outbound = connections.first;
+  auto& inbound = connections.second;
   ASSERT_TRUE(outbound && inbound);
   Bytes forged = noise_frame_header(40);
   Bytes body = patterned_bytes(40, 9);
@@ -142,7 +149,9 @@ TEST_F(UpgradeTest, FrameThatDoesNotDecryptFailsTheReader) {
 }
 
 TEST_F(UpgradeTest, FrameShorterThanItsTagFailsTheReader) {
-  auto [outbound, inbound] = secure_pair();
+  auto connections = secure_pair();
+  auto& outbound = connections.first;
+  auto& inbound = connections.second;
   ASSERT_TRUE(outbound && inbound);
   Bytes forged = noise_frame_header(5);
   forged.insert(forged.end(), {1, 2, 3, 4, 5});
@@ -156,7 +165,9 @@ TEST_F(UpgradeTest, FrameShorterThanItsTagFailsTheReader) {
 }
 
 TEST_F(UpgradeTest, EofInsideAFrameIsAnErrorNotACleanEnd) {
-  auto [outbound, inbound] = secure_pair();
+  auto connections = secure_pair();
+  auto& outbound = connections.first;
+  auto& inbound = connections.second;
   ASSERT_TRUE(outbound && inbound);
   Bytes partial = noise_frame_header(noise::kMaxMessage);
   partial.resize(partial.size() + 100, 0x33);
@@ -170,7 +181,9 @@ TEST_F(UpgradeTest, EofInsideAFrameIsAnErrorNotACleanEnd) {
 }
 
 TEST_F(UpgradeTest, CloseWriteGivesEofAfterAllDataAndTheOtherWayStaysOpen) {
-  auto [outbound, inbound] = secure_pair();
+  auto connections = secure_pair();
+  auto& outbound = connections.first;
+  auto& inbound = connections.second;
   ASSERT_TRUE(outbound && inbound);
   const Bytes data = patterned_bytes(200 * 1024, 4);
   auto written = run_coroutine(io, [&]() -> asio::awaitable<Expected<void>> {

@@ -26,6 +26,8 @@ using namespace std::chrono_literals;
 
 // The /pk/ record of a peer: its key is "/pk/" + the peer ID's multihash, its value the
 // protobuf public key that an Ed25519 identity multihash carries after its two header bytes.
+// A test that uses them in a lambda names them through .first and .second: clang before 16
+// cannot capture a structured binding.
 std::pair<Bytes, Bytes> public_key_record(const PeerId& peer) {
   const Bytes& multihash = peer.bytes();
   Bytes key = text_bytes("/pk/");
@@ -175,7 +177,9 @@ TEST_F(DhtTest, FindPeerPutAndGetAcrossHosts) {
   EXPECT_NE(std::find(addresses.begin(), addresses.end(), peers[3]->listen_address()),
             addresses.end());
 
-  auto [key, value] = public_key_record(peers[1]->id());
+  auto record = public_key_record(peers[1]->id());
+  auto& key = record.first;
+  auto& value = record.second;
   auto stored = run_coroutine(io, [&]() -> asio::awaitable<Expected<std::size_t>> {
     co_return co_await dhts[1]->put_value(key, value, std::chrono::steady_clock::now() + 10s);
   });

@@ -53,6 +53,8 @@ class TlsConnectionTest : public ::testing::Test {
     return {std::move(std::get<0>(*result)), std::move(std::get<1>(*result))};
   }
 
+  // Tests that use the two sides in a lambda name them through .first and .second: clang before
+  // 16 cannot capture a structured binding.
   std::pair<Secured, Secured> handshake_tcp(
       std::optional<PeerId> expected_server,
       std::vector<std::string> client_muxers = {"/yamux/1.0.0"},
@@ -128,7 +130,9 @@ TEST_F(TlsConnectionTest, NoCommonMuxerFallsBackToTheLibp2pAlpnWithoutAnEarlyMux
 }
 
 TEST_F(TlsConnectionTest, MultistreamSelectRunsOverTheChannelWhenAlpnPickedNoMuxer) {
-  auto [outbound, inbound] = handshake_tcp(server.identity.peer_id, {}, {});
+  auto connections = handshake_tcp(server.identity.peer_id, {}, {});
+  auto& outbound = connections.first;
+  auto& inbound = connections.second;
   ASSERT_TRUE(outbound) << outbound.error().message;
   ASSERT_TRUE(inbound) << inbound.error().message;
   ASSERT_FALSE(outbound->early_muxer);
@@ -172,7 +176,9 @@ TEST_F(TlsConnectionTest, WorksOverATransportThatIsNotTcp) {
 }
 
 TEST_F(TlsConnectionTest, BuffersAreReleasedWhenIdleAndReallocatedOnDemand) {
-  auto [outbound, inbound] = handshake_tcp(server.identity.peer_id);
+  auto connections = handshake_tcp(server.identity.peer_id);
+  auto& outbound = connections.first;
+  auto& inbound = connections.second;
   ASSERT_TRUE(outbound && inbound);
   for (int round = 0; round < 3; ++round) {
     outbound->connection->release_write_buffer();
@@ -315,7 +321,9 @@ TEST_F(TlsConnectionTest, APeerClosingMidHandshakeFailsTheHandshake) {
 }
 
 TEST_F(TlsConnectionTest, ATamperedRecordFailsTheReader) {
-  auto [outbound, inbound] = handshake_tcp(server.identity.peer_id);
+  auto connections = handshake_tcp(server.identity.peer_id);
+  auto& outbound = connections.first;
+  auto& inbound = connections.second;
   ASSERT_TRUE(outbound && inbound);
   // An application-data record whose authentication tag cannot verify.
   Bytes forged = {0x17, 0x03, 0x03, 0x00, 0x40};
