@@ -191,9 +191,16 @@ class TestPeer {
   TestPeer(asio::io_context& io, std::string agent_version, std::vector<std::string> muxers)
       : TestPeer(io, std::move(agent_version), with_muxers(make_identity(), std::move(muxers))) {}
 
-  TestPeer(asio::io_context& io, std::string agent_version, LocalIdentity identity) {
+  // A host whose resource manager enforces `limits`.
+  TestPeer(asio::io_context& io, std::string agent_version, rcmgr::LimitConfig limits)
+      : TestPeer(io, std::move(agent_version), make_identity(),
+                 std::make_shared<rcmgr::ResourceManager>(std::move(limits))) {}
+
+  TestPeer(asio::io_context& io, std::string agent_version, LocalIdentity identity,
+           std::shared_ptr<rcmgr::ResourceManager> resources = nullptr) {
     HostConfig config;
     config.agent_version = std::move(agent_version);
+    config.resources = std::move(resources);
     host_ = std::make_unique<Host>(io, std::move(identity), config);
     host_->set_handler(std::string(kEchoProtocol), serve_echo);
     host_->set_handler(std::string(kHoldProtocol),
