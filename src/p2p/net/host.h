@@ -36,6 +36,7 @@ inline constexpr std::size_t kMaxEarlyStreams = 8;
 struct HostConfig {
   std::string agent_version = "agentnetwork";
   std::string protocol_version = "ipfs/0.1.0";
+  PeerStoreLimits peer_store;
 };
 
 struct ConnectionEvent {

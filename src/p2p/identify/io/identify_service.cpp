@@ -89,20 +89,21 @@ Identify IdentifyService::own_identify(const net::Connection& connection) const 
 }
 
 void IdentifyService::record(const PeerId& peer, Identify message) {
-  auto& info = host_.peer_store().entry(peer);
+  net::IdentifyRecord learned;
   if (message.public_key) {
     auto key = PublicKey::from_protobuf(*message.public_key);
     if (!key || key->peer_id() != peer) return;  // not the peer we authenticated
-    info.public_key = key->protobuf();
+    learned.public_key = key->protobuf();
   }
-  if (!message.listen_addrs.empty()) info.addresses = message.listen_addrs;
-  if (!message.protocols.empty()) info.protocols = message.protocols;
-  if (message.agent_version) info.agent_version = *message.agent_version;
-  if (message.protocol_version) info.protocol_version = *message.protocol_version;
-  if (message.observed_addr) info.observed_address = message.observed_addr;
-  info.identified = true;
+  learned.listen_addresses = std::move(message.listen_addrs);
+  learned.protocols = std::move(message.protocols);
+  learned.agent_version = std::move(message.agent_version);
+  learned.protocol_version = std::move(message.protocol_version);
+  learned.observed_address = std::move(message.observed_addr);
+  const net::PeerInfo* info = host_.peer_store().record_identify(peer, std::move(learned));
+  if (info == nullptr) return;
   for (const auto& listener : listeners_)
-    listener(peer, info);
+    listener(peer, *info);
 }
 
 asio::awaitable<void> IdentifyService::run_identify(std::shared_ptr<net::Connection> connection) {
