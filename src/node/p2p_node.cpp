@@ -147,6 +147,7 @@ void P2pNode::start_services() {
     if (!peer) continue;  // validated by the caller
     bootstrap_peers_.insert(*peer);
     context_.connection_manager->protect(*peer, "bootstrap");
+    context_.host->peer_store().pin(*peer, "bootstrap");
     asio::co_spawn(io_, keep_bootstrap_connected(address, *peer), p2p::net::report_exception);
   }
   for (const auto& address : config_.static_relays)
@@ -224,8 +225,9 @@ void P2pNode::keep_relay(const Multiaddr& relay_address, const char* why) {
   if (!context_.relay_client) return;
   auto peer = PeerId::parse(relay_address.peer_id_component().value_or(""));
   if (!peer || !kept_relays_.insert(*peer).second) return;
-  // The relay carries our reachability: never trimmed while we use it.
+  // The relay carries our reachability: never trimmed nor forgotten while we use it.
   context_.connection_manager->protect(*peer, "relay");
+  context_.host->peer_store().pin(*peer, "relay");
   log(P2pLogLevel::kInfo,
       "reserving a relay slot on " + relay_address.to_string() + " (" + why + ")");
   context_.relay_client->keep_reservation(relay_address);
