@@ -159,6 +159,7 @@ void P2pNode::start_services() {
     bootstrap_peers_.insert(*peer);
     context_.connection_manager->protect(*peer, "bootstrap");
     context_.resources->allow_peer(*peer);
+    context_.host->peer_store().pin(*peer, "bootstrap");
     asio::co_spawn(io_, keep_bootstrap_connected(address, *peer), p2p::net::report_exception);
   }
   for (const auto& address : config_.static_relays)
@@ -236,9 +237,10 @@ void P2pNode::keep_relay(const Multiaddr& relay_address, const char* why) {
   if (!context_.relay_client) return;
   auto peer = PeerId::parse(relay_address.peer_id_component().value_or(""));
   if (!peer || !kept_relays_.insert(*peer).second) return;
-  // The relay carries our reachability: never trimmed while we use it, and allowed past full
-  // limits.
+  // The relay carries our reachability: never trimmed nor forgotten while we use it, and
+  // allowed past full limits.
   context_.connection_manager->protect(*peer, "relay");
+  context_.host->peer_store().pin(*peer, "relay");
   context_.resources->allow_peer(*peer);
   log(P2pLogLevel::kInfo,
       "reserving a relay slot on " + relay_address.to_string() + " (" + why + ")");

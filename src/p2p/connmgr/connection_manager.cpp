@@ -37,6 +37,13 @@ bool ConnectionManager::is_protected(const PeerId& peer) const {
 }
 
 void ConnectionManager::set_tag(const PeerId& peer, const std::string& tag, std::int64_t value) {
+  // Tags may come before the connection (go keeps them in a "temporary" entry), but a peer that
+  // never connects would keep them forever: past the cap they are pruned, as go's trim prunes
+  // its temporary entries.
+  if (peers_.count(peer) == 0 && tags_.count(peer) == 0 &&
+      tags_.size() >= peers_.size() + kMaxEarlyTaggedPeers) {
+    std::erase_if(tags_, [&](const auto& tagged) { return peers_.count(tagged.first) == 0; });
+  }
   tags_[peer][tag] = value;
 }
 

@@ -30,6 +30,10 @@ struct Limits {
   std::chrono::milliseconds silence_period{10'000};
 };
 
+// Peers not connected that may hold value tags (set before their connection) before those are
+// pruned.
+inline constexpr std::size_t kMaxEarlyTaggedPeers = 1024;
+
 enum class PeerDirection { kInbound, kOutbound };
 
 class ConnectionManager {
@@ -47,7 +51,9 @@ class ConnectionManager {
   bool unprotect(const PeerId& peer, const std::string& tag);
   bool is_protected(const PeerId& peer) const;
 
-  // Value tags: a peer's value is the sum of its tags; lower values are trimmed first.
+  // Value tags: a peer's value is the sum of its tags; lower values are trimmed first. Tags of a
+  // peer not connected are kept until it connects (and dropped when it disconnects), for at most
+  // kMaxEarlyTaggedPeers such peers: beyond, they are all pruned.
   void set_tag(const PeerId& peer, const std::string& tag, std::int64_t value);
   void remove_tag(const PeerId& peer, const std::string& tag);
   std::int64_t value_of(const PeerId& peer) const;

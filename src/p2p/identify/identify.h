@@ -24,7 +24,8 @@ inline constexpr std::string_view kPushProtocolId = "/ipfs/id/push/1.0.0";
 // p2p/protocol/identify/id.go), room for a signed peer record; we accept the same.
 inline constexpr std::size_t kMaxMessageSize = 8 * 1024;
 // What go-libp2p keeps its own messages under (maxOwnIdentifyMsgSize, "compatible with
-// rust-libp2p", which accepts 4 KiB). Callers trim their address list to stay below it.
+// rust-libp2p", which accepts 4 KiB). IdentifyService trims our addresses, then protocols, to
+// stay below it.
 inline constexpr std::size_t kMaxOwnMessageSize = 4 * 1024;
 // Older peers accept 2 KiB (go's legacyIDSize): a larger message is sent as two, the signed
 // peer record alone in the second, and receivers merge them.

@@ -27,6 +27,7 @@ AddOutcome RoutingTable::add(const PeerId& peer, Clock::time_point now, bool rep
     bucket.push_back(std::move(entry));
     ++size_;
     deepest_ = std::max(deepest_, cpl);
+    if (membership_) membership_(peer, true);
     return {AddResult::added, std::nullopt};
   }
 
@@ -48,6 +49,10 @@ AddOutcome RoutingTable::add(const PeerId& peer, Clock::time_point now, bool rep
   if (victim == bucket.end()) return {AddResult::bucket_full, std::nullopt};
   PeerId evicted = std::move(victim->id);
   *victim = std::move(entry);
+  if (membership_) {
+    membership_(evicted, false);
+    membership_(peer, true);
+  }
   return {AddResult::added, std::move(evicted)};
 }
 
@@ -59,10 +64,13 @@ bool RoutingTable::remove(const PeerId& peer) {
   auto it = std::find_if(bucket.begin(), bucket.end(),
                          [&](const RoutingEntry& entry) { return entry.key == key; });
   if (it == bucket.end()) return false;
+  // `peer` may be the entry's own ID.
+  PeerId removed = std::move(it->id);
   bucket.erase(it);
   --size_;
   while (deepest_ >= 0 && buckets_[static_cast<std::size_t>(deepest_)].empty())
     --deepest_;
+  if (membership_) membership_(removed, false);
   return true;
 }
 

@@ -77,6 +77,11 @@ class RoutingTable {
   const Key& local_key() const { return local_key_; }
   const RoutingTableConfig& config() const { return config_; }
 
+  // Called with true when a peer enters the table and with false when it leaves (removed or
+  // evicted for a newcomer), so that its owner can keep what the table needs of its peers.
+  using MembershipListener = std::function<void(const PeerId&, bool present)>;
+  void on_membership(MembershipListener listener) { membership_ = std::move(listener); }
+
   // Adds a peer. A full bucket admits it only in place of a replaceable peer or, failing that,
   // of a stale one (no successful query within stale_after): the stalest such peer goes, the
   // peers that answered queries recently are never pushed out (go-libp2p-kbucket's policy, plus
@@ -128,6 +133,7 @@ class RoutingTable {
   std::size_t size_ = 0;
   int deepest_ = -1;  // the deepest non-empty bucket; -1 when the table is empty
   std::array<std::optional<Clock::time_point>, kMaxCplForRefresh + 1> refreshed_at_;
+  MembershipListener membership_;
 };
 
 // The key to look up to refresh bucket `cpl`: a peer ID (sha2-256 multihash of a random digest,

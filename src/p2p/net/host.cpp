@@ -37,6 +37,7 @@ Host::Host(asio::io_context& io, LocalIdentity identity, HostConfig config)
     : io_(io),
       identity_(std::move(identity)),
       config_(std::move(config)),
+      peer_store_(config_.peer_store),
       resources_(config_.resources
                      ? config_.resources
                      : std::make_shared<rcmgr::ResourceManager>(rcmgr::unlimited_limits())),
@@ -206,11 +207,8 @@ Expected<std::shared_ptr<Connection>> Host::adopt(UpgradedConnection upgraded, D
   const PeerId& peer = (*connection)->remote_peer();
   auto& list = connections_[peer];
   list.push_back(*connection);
-  auto& info = peer_store_.entry(peer);
-  if (std::find(info.addresses.begin(), info.addresses.end(), remote) == info.addresses.end() &&
-      direction == Direction::kOutbound) {
-    info.addresses.push_back(remote);
-  }
+  peer_store_.connected(peer);
+  if (direction == Direction::kOutbound) peer_store_.add_address(peer, remote);
   if (list.size() == 1) {
     ConnectionEvent event{true, peer, direction, remote, {}};
     for (const auto& listener : connection_listeners_)
@@ -235,6 +233,7 @@ void Host::connection_closed(Connection& connection, const std::string& reason) 
   ConnectionEvent event{false, connection.remote_peer(), connection.direction(),
                         connection.remote_address(), reason};
   connections_.erase(found);
+  peer_store_.disconnected(event.peer, std::chrono::steady_clock::now());
   for (const auto& listener : connection_listeners_)
     listener(event);
 }

@@ -38,6 +38,7 @@ struct HostConfig {
   std::string protocol_version = "ipfs/0.1.0";
   // What connections and streams may hold; null: a manager without limits.
   std::shared_ptr<rcmgr::ResourceManager> resources;
+  PeerStoreLimits peer_store;
 };
 
 struct ConnectionEvent {

@@ -1,5 +1,7 @@
 #include "p2p/identify/io/identify_service.h"
 
+#include <algorithm>
+
 #include "p2p/crypto/key.h"
 #include "p2p/net/host.h"
 #include "p2p/record/peer_record.h"
@@ -55,6 +57,41 @@ std::optional<Multiaddr> observed_address_for_identify(const net::Connection& co
   }
 }
 
+bool is_loopback(const Multiaddr& address) {
+  const auto& parts = address.components();
+  if (parts.empty()) return false;
+  return (parts[0].code == kProtocolIp4 && parts[0].value.starts_with("127.")) ||
+         (parts[0].code == kProtocolIp6 && parts[0].value == "::1");
+}
+
+std::size_t field_size(std::size_t value_size) {
+  Bytes length;
+  append_varint(length, value_size);
+  return 1 + length.size() + value_size;
+}
+
+// Cuts `message` to `budget` encoded bytes: addresses go first, loopback ones before the rest
+// and the last ones before the first (the caller lists direct addresses before relayed ones),
+// then, when `protocols_too`, protocols from the end.
+void trim_to_size(Identify& message, std::size_t budget, bool protocols_too) {
+  std::size_t size = encode(message).size();
+  const auto drop_addresses = [&](bool loopback_only) {
+    for (auto it = message.listen_addrs.end(); it != message.listen_addrs.begin();) {
+      if (size <= budget) return;
+      --it;
+      if (loopback_only && !is_loopback(*it)) continue;
+      size -= field_size(it->to_bytes().size());
+      it = message.listen_addrs.erase(it);
+    }
+  };
+  drop_addresses(true);
+  drop_addresses(false);
+  while (protocols_too && size > budget && !message.protocols.empty()) {
+    size -= field_size(message.protocols.back().size());
+    message.protocols.pop_back();
+  }
+}
+
 }  // namespace
 
 IdentifyService::IdentifyService(net::Host& host, std::string agent_version,
@@ -86,32 +123,47 @@ Identify IdentifyService::own_identify(const net::Connection& connection) const 
   message.listen_addrs = host_.advertised_addresses();
   message.observed_addr = observed_address_for_identify(connection);
   message.protocols = host_.protocols();
-  // A record without addresses would only make a js-libp2p peer replace the addresses it knows
-  // us by (e.g. the circuit address it dialled) with none, and then fail to open streams on the
-  // relayed connection it holds.
-  if (message.listen_addrs.empty()) return message;
-  if (auto signed_record = record::make_signed_peer_record(host_.identity().key, peer_record_seq_,
-                                                           message.listen_addrs)) {
-    message.signed_peer_record = std::move(*signed_record);
+  // go and rust-libp2p peers take 4 KiB of us (go's maxOwnIdentifyMsgSize), less than we accept
+  // of them. A large message goes out as two (encode_stream), the signed peer record alone in
+  // the second, and both must fit; the record holds the addresses again, a little larger.
+  trim_to_size(message, kMaxOwnMessageSize, true);
+  for (;;) {
+    // A record without addresses would only make a js-libp2p peer replace the addresses it
+    // knows us by (e.g. the circuit address it dialled) with none, and then fail to open
+    // streams on the relayed connection it holds.
+    if (message.listen_addrs.empty()) return message;
+    auto signed_record = record::make_signed_peer_record(host_.identity().key, peer_record_seq_,
+                                                         message.listen_addrs);
+    if (!signed_record) return message;
+    Identify record_only;
+    record_only.signed_peer_record = std::move(*signed_record);
+    const std::size_t record_size = encode(record_only).size();
+    if (record_size <= kMaxOwnMessageSize) {
+      message.signed_peer_record = std::move(record_only.signed_peer_record);
+      return message;
+    }
+    // Drop as many bytes of addresses as the record is over.
+    const std::size_t size = encode(message).size();
+    trim_to_size(message, size - std::min(size, record_size - kMaxOwnMessageSize), false);
   }
-  return message;
 }
 
 void IdentifyService::record(const PeerId& peer, Identify message) {
-  auto& info = host_.peer_store().entry(peer);
+  net::IdentifyRecord learned;
   if (message.public_key) {
     auto key = PublicKey::from_protobuf(*message.public_key);
     if (!key || key->peer_id() != peer) return;  // not the peer we authenticated
-    info.public_key = key->protobuf();
+    learned.public_key = key->protobuf();
   }
-  if (!message.listen_addrs.empty()) info.addresses = message.listen_addrs;
-  if (!message.protocols.empty()) info.protocols = message.protocols;
-  if (message.agent_version) info.agent_version = *message.agent_version;
-  if (message.protocol_version) info.protocol_version = *message.protocol_version;
-  if (message.observed_addr) info.observed_address = message.observed_addr;
-  info.identified = true;
+  learned.listen_addresses = std::move(message.listen_addrs);
+  learned.protocols = std::move(message.protocols);
+  learned.agent_version = std::move(message.agent_version);
+  learned.protocol_version = std::move(message.protocol_version);
+  learned.observed_address = std::move(message.observed_addr);
+  const net::PeerInfo* info = host_.peer_store().record_identify(peer, std::move(learned));
+  if (info == nullptr) return;
   for (const auto& listener : listeners_)
-    listener(peer, info);
+    listener(peer, *info);
 }
 
 asio::awaitable<void> IdentifyService::run_identify(std::shared_ptr<net::Connection> connection) {

@@ -24,6 +24,8 @@ bool lists_kad(const PeerInfo& info) {
          info.protocols.end();
 }
 
+constexpr const char* kRoutingTablePin = "kad-routing-table";
+
 // go's pb.NewMessage(type, key, pmes.GetClusterLevel()): the level is the raw value minus one,
 // at least 0, and is written back plus one.
 Message reply_to(const Message& request, bool with_key) {
@@ -66,10 +68,21 @@ DhtServer::DhtServer(Host& host)
       validator_(NamespacedValidator::with_defaults()),
       routing_table_(host.peer_id()),
       records_(validator_),
-      store_memory_(host.resources().protocol_memory(std::string(kProtocolId))) {}
+      store_memory_(host.resources().protocol_memory(std::string(kProtocolId))) {
+  // The peer store forgets unconnected peers; those we route to keep their addresses.
+  routing_table_.on_membership([this](const PeerId& peer, bool present) {
+    if (present) {
+      host_.peer_store().pin(peer, kRoutingTablePin);
+    } else {
+      host_.peer_store().unpin(peer, kRoutingTablePin);
+    }
+  });
+}
 
 DhtServer::~DhtServer() {
   lifetime_.end();
+  for (const auto& peer : routing_table_.peers())
+    host_.peer_store().unpin(peer, kRoutingTablePin);
 }
 
 void DhtServer::start(bool serve_requests) {

@@ -164,5 +164,21 @@ TEST(ConnectionManagerTest, DisconnectDropsValueTagsButKeepsProtection) {
   EXPECT_EQ(manager.peer_count(), 0u);
 }
 
+TEST(ConnectionManagerTest, TagsOfPeersThatNeverConnectArePrunedBeyondTheCap) {
+  ConnectionManager manager(small_limits());
+  const auto connected = random_peer();
+  manager.connected(connected, PeerDirection::kOutbound, kStart);
+  manager.set_tag(connected, "kad", 7);
+  // Early tags are kept for a peer that connects later...
+  const auto early = random_peer();
+  manager.set_tag(early, "relay-reservation", 10);
+  EXPECT_EQ(manager.value_of(early), 10);
+  // ...but strangers that never come cannot grow them without end.
+  for (std::size_t i = 0; i < kMaxEarlyTaggedPeers + 10; ++i)
+    manager.set_tag(random_peer(), "p2pd", 1);
+  EXPECT_EQ(manager.value_of(early), 0);
+  EXPECT_EQ(manager.value_of(connected), 7);
+}
+
 }  // namespace
 }  // namespace an::p2p::connmgr

@@ -126,6 +126,26 @@ TEST(KadRoutingTable, FullBucketEvictsAReplaceablePeerFirst) {
   EXPECT_EQ(table.size(), kBucketSize);
 }
 
+TEST(KadRoutingTable, MembershipIsReportedOnAddEvictionAndRemoval) {
+  std::mt19937_64 rng(9);
+  const PeerId local = test::random_peer(rng);
+  RoutingTable table(local, RoutingTableConfig{2, kDefaultStaleAfter});
+  std::vector<std::pair<PeerId, bool>> changes;
+  table.on_membership(
+      [&](const PeerId& peer, bool present) { changes.emplace_back(peer, present); });
+  const auto peers = peers_in_bucket(rng, local, 0, 3);
+  table.add(peers[0], kStart, /*replaceable=*/true);
+  table.add(peers[1], kStart);
+  table.add(peers[1], kStart);  // already there: nothing to report
+  table.add(local, kStart);     // never enters
+  table.add(peers[2], kStart);  // evicts the replaceable peer 0
+  table.remove(peers[1]);
+  table.remove(peers[1]);  // gone already
+  const std::vector<std::pair<PeerId, bool>> expected{
+      {peers[0], true}, {peers[1], true}, {peers[0], false}, {peers[2], true}, {peers[1], false}};
+  EXPECT_EQ(changes, expected);
+}
+
 TEST(KadRoutingTable, StalePeersGoStalestFirstAndFreshOnesStay) {
   std::mt19937_64 rng(5);
   const PeerId local = test::random_peer(rng);

@@ -144,6 +144,8 @@ TEST_F(DhtServerTest, IdentifyOfAKadServerFillsTheRoutingTableAndFindNodeReturns
                        });
   connect_and_identify(c, a);
   ASSERT_TRUE(run_until(io, [&] { return server.routing_table().contains(c.id()); }));
+  // A routing-table peer stays in the peer store whatever its connection does.
+  EXPECT_TRUE(a.host().peer_store().is_pinned(c.id()));
   connect_and_identify(b, a);
   // B does not serve kad (client): it stays out of the table.
   EXPECT_FALSE(server.routing_table().contains(b.id()));
@@ -185,6 +187,8 @@ TEST_F(DhtServerTest, APeerThatStopsServingKadLeavesTheRoutingTable) {
                        });
   connect_and_identify(c, a);
   ASSERT_TRUE(run_until(io, [&] { return server.routing_table().contains(c.id()); }));
+  // A routing-table peer stays in the peer store whatever its connection does.
+  EXPECT_TRUE(a.host().peer_store().is_pinned(c.id()));
 
   // C pushes an identify whose protocols no longer list kad (client mode).
   identify::Identify update;
@@ -198,6 +202,7 @@ TEST_F(DhtServerTest, APeerThatStopsServingKadLeavesTheRoutingTable) {
   });
   ASSERT_TRUE(sent && *sent);
   EXPECT_TRUE(run_until(io, [&] { return !server.routing_table().contains(c.id()); }));
+  EXPECT_FALSE(a.host().peer_store().is_pinned(c.id()));
 }
 
 TEST_F(DhtServerTest, FindNodeOfAConnectedPeerOutsideTheTableReturnsIt) {
