@@ -62,7 +62,7 @@ HONEST_PING_FAILURES_ALLOWED = 0
 # does not count.
 FRESH_DIAL_TIMEOUT_MS = 10000
 
-SETTLE_S = 5.0          # after the attackers' connections are closed, before reading RSS
+SETTLE_S = 3.0          # after the attackers' connections are closed, before reading RSS
 CLOSE_WAIT_S = 60.0     # for the attackers' connections to be gone
 
 
@@ -218,7 +218,7 @@ class StalledHandshakeTest(HostileTestCase):
     """Issue 16, defect 2: stalled handshakes hold the node's 64 handshake slots for 15 s each."""
 
     honest_fresh_every_ms = 2000
-    SUSTAIN_S = 30.0
+    SUSTAIN_S = 20.0
 
     def setUp(self):
         if not hs.loopback_alias_usable("127.0.0.2"):
