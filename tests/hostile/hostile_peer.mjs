@@ -223,7 +223,7 @@ function targetOf (text) {
   return ma
 }
 
-async function makeNode ({ dht = false, streams = 1000, bare = false } = {}) {
+async function makeNode ({ dht = false, streams = 1000, bare = false, sybil = false } = {}) {
   // js ping allows one outbound ping stream per connection by default, and a stream closed by
   // the previous ping may not be gone yet when the next starts: a client-side refusal that is
   // not the node's doing.
@@ -231,6 +231,14 @@ async function makeNode ({ dht = false, streams = 1000, bare = false } = {}) {
   // A bare node (the stream flooder) serves nothing: a protocol it serves itself would have its
   // handler's outbound stream limit apply to the flood.
   if (bare) for (const name of Object.keys(services)) delete services[name]
+  // A sybil only answers the node's identify: it does not ask the node's (an attacker saves the
+  // work) and serves no ping or identify push, whose handler would also limit the pushes it
+  // sends to one stream at a time.
+  if (sybil) {
+    services.identify = identify({ runOnConnectionOpen: false })
+    delete services.identifyPush
+    delete services.ping
+  }
   if (dht) services.dht = kadDHT({ clientMode: true, peerInfoMapper: passthroughMapper, allowQueryWithZeroPeers: false })
   return createLibp2p({
     addresses: { listen: [] },
@@ -369,7 +377,7 @@ async function honestMain (target, opts) {
 
 // One identity: dial, let the node identify us (with `answer`), hang up, stop.
 async function oneIdentity (target, answer, timeoutMs) {
-  const node = await makeNode()
+  const node = await makeNode({ sybil: true })
   try {
     const signal = timeoutSignal(timeoutMs)
     const served = answer(node, signal)
@@ -432,7 +440,7 @@ async function oversizedMain (target, opts) {
         }
         await node.services.identify.handleProtocol(stream, connection)
         for (let n = 0; n < 5; n++) {
-          const push = await connection.newStream(IDENTIFY_PUSH, { signal })
+          const push = await connection.newStream(IDENTIFY_PUSH, { signal, maxOutboundStreams: 8 })
           const messages = packMessages([
             ...protocolNames(600).map(p => bytesField(ID_PROTOCOLS, utf8(p))),
             ...Array.from({ length: 5000 }, (_, k) => bytesField(ID_LISTEN_ADDRS, ip4TcpAddr(k + n * 5000)))
