@@ -220,7 +220,11 @@ class HonestPeer(JsPeer):
         if dht_every_ms:
             args += ["--dht-every-ms", dht_every_ms]
         super().__init__("honest", target, *args, **kwargs)
-        self.ready = self.next(60, lambda o: o.get("ready"), "the honest peer's first ping")
+        try:
+            self.ready = self.next(60, lambda o: o.get("ready"), "the honest peer's first ping")
+        except AssertionError:
+            self.kill()
+            raise
 
     def results(self, kind="ping", since=None, until=None):
         """Lines of one kind whose start falls in [since, until] (seconds since the epoch)."""
