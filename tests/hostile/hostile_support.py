@@ -50,6 +50,13 @@ def rss_bytes(pid):
     raise AssertionError("no VmRSS for PID %d" % pid)
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of the process so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
