@@ -4,7 +4,8 @@
 Every test starts its own node (127.0.0.1, a temporary data directory), connects the honest peer,
 measures the node's resident memory (VmRSS) as the baseline, runs one attack, waits until the
 attackers' connections are gone and the node has settled, and checks:
-  - every honest ping during the attack was answered (HONEST_PING_FAILURES_ALLOWED);
+  - every honest ping during the attack was answered (HONEST_PING_FAILURES_ALLOWED), p99
+    within HONEST_PING_P99_BOUND_MS;
   - the node's RSS over the baseline stays within the bound of that attack;
   - what is particular to the attack (e.g. stalled handshakes closed in time).
 Each test prints one `RESULT {json}` line on stderr with what it measured.
