@@ -15,7 +15,8 @@
 //     --max-seconds) stops it with {"kind":"done"}.
 //
 //   sybils TARGET --count N [--concurrency 8] [--maximal] [--seconds-max 240]
-//     N fresh identities, each: dial, answer the node's identify (js-libp2p's own answer, or with
+//     N fresh identities (serving identify only, not asking the node's), each: dial, answer the
+//     node's identify (js-libp2p's own answer, or with
 //     --maximal the largest the node accepts: 10 messages of just under 8 KiB each, packed with
 //     distinct random 5-byte protocol names, the public key in the first), then hang up and stop.
 //     One line at the end: {"count","ok","failed","seconds","identify_bytes","errors":[...]}.

@@ -3,8 +3,10 @@
 #   run.sh                      every test
 #   run.sh SybilTest            one class (or Class.test_name); several may be given
 # Env: AGENTNETWORK_BIN (the binary; default build/src/agentnetwork). Exit code = test result.
-# The js side has its own package.json and lock (the versions of tests/interop), installed here
-# with `npm ci` when missing or older than the lock.
+# The js side has its own package.json and lock with the versions of tests/interop (its lock
+# pruned to what is needed here), installed here with `npm ci` when missing or older than the
+# lock: the suite and the soak benchmark then neither depend on nor race with the install in
+# tests/interop, and ES modules find their packages next to the script.
 set -euo pipefail
 cd "$(dirname "$0")"
 
