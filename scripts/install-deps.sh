@@ -16,6 +16,9 @@ if [[ "${1:-}" == "--test" ]]; then
   packages+=(g++-mingw-w64-x86-64-posix googletest wine64)
   # The packaging test runs the installed logrotate rules against a node.
   packages+=(logrotate)
+  # The soak benchmark (bench/soak_bench.py, also a CTest test) plots RSS, descriptors and ping
+  # latency over time.
+  packages+=(python3-matplotlib)
 fi
 
 missing=()
