@@ -535,8 +535,8 @@ Expected<void> RecordStore::put(ByteView key, ByteView value, TimePoint now) {
     return count_ok && bytes_ - old_size + new_size <= limits_.max_bytes;
   };
   if (!fits()) {
-    expire(now);
-    it = records_.find(key_bytes);  // expire() never drops the record just validated above
+    purge_if_due(now);
+    it = records_.find(key_bytes);  // a purge never drops the record just validated above
     if (!fits()) return fail("record store is full");
   }
   if (it != records_.end()) {
@@ -546,6 +546,7 @@ Expected<void> RecordStore::put(ByteView key, ByteView value, TimePoint now) {
     bytes_ += new_size;
     records_.emplace(std::move(key_bytes), StoredRecord{Bytes(value.begin(), value.end()), now});
   }
+  oldest_received_ = std::min(oldest_received_, now);
   return {};
 }
 
@@ -560,77 +561,177 @@ std::optional<StoredRecord> RecordStore::get(ByteView key, TimePoint now) {
 }
 
 void RecordStore::expire(TimePoint now) {
+  oldest_received_ = TimePoint::max();
   for (auto it = records_.begin(); it != records_.end();) {
     auto current = it++;
-    if (too_old(current->second, now)) erase(current);
+    if (too_old(current->second, now)) {
+      erase(current);
+    } else {
+      oldest_received_ = std::min(oldest_received_, current->second.received);
+    }
   }
+  last_purge_ = now;
+}
+
+void RecordStore::purge_if_due(TimePoint now) {
+  const bool none_too_old = oldest_received_ >= now - limits_.max_age;
+  const bool purged_lately = now >= last_purge_ && now < last_purge_ + kMinPurgeInterval;
+  if (none_too_old || purged_lately) return;
+  expire(now);
 }
 
 // ---- ProviderStore -----------------------------------------------------------------------------
 
-Expected<void> ProviderStore::add(ByteView key, const PeerId& id, std::vector<Multiaddr> addrs,
-                                  TimePoint now) {
+namespace {
+
+// The heap of an entry beside its bytes, roughly: the vector slot (ID, addresses, expiry) and
+// the allocator's header of its two buffers.
+constexpr std::size_t kProviderEntryOverhead = 64 + 2 * 16;
+// The map node of a key (red-black links, key and vector headers) and the headers of the key's
+// and the vector's buffers.
+constexpr std::size_t kProviderKeyOverhead = 96 + 2 * 16;
+
+}  // namespace
+
+Bytes ProviderStore::pack(const std::vector<Multiaddr>& addrs) {
+  Bytes packed;
+  std::size_t count = 0;
+  for (const auto& addr : addrs) {
+    if (count == kMaxProviderAddrs) break;
+    const Bytes binary = addr.to_bytes();
+    const std::size_t before = packed.size();
+    append_varint(packed, binary.size());
+    packed.insert(packed.end(), binary.begin(), binary.end());
+    if (packed.size() > kMaxProviderAddrBytes) {
+      packed.resize(before);
+      break;
+    }
+    ++count;
+  }
+  packed.shrink_to_fit();
+  return packed;
+}
+
+std::size_t ProviderStore::entry_bytes(const Entry& entry) {
+  return entry.id.bytes().size() + entry.addrs.capacity() + kProviderEntryOverhead;
+}
+
+std::size_t ProviderStore::key_bytes(const Bytes& key) {
+  return key.size() + kProviderKeyOverhead;
+}
+
+std::size_t ProviderStore::footprint(std::size_t key_size, const PeerId& id,
+                                     const std::vector<Multiaddr>& addrs) {
+  return key_size + kProviderKeyOverhead + id.bytes().size() + pack(addrs).size() +
+         kProviderEntryOverhead;
+}
+
+Expected<void> ProviderStore::add(ByteView key, const PeerId& id,
+                                  const std::vector<Multiaddr>& addrs, TimePoint now) {
   if (key.empty() || key.size() > kMaxProviderKeySize) {
     return fail("provider key must be 1.." + std::to_string(kMaxProviderKeySize) + " bytes");
   }
-  if (addrs.size() > kMaxProviderAddrs) addrs.resize(kMaxProviderAddrs);
   const TimePoint expires = now + limits_.validity;
-  Bytes key_bytes(key.begin(), key.end());
-  auto it = providers_.find(key_bytes);
+  Entry entry{id, pack(addrs), expires};
+  Bytes key_copy(key.begin(), key.end());
+  auto it = providers_.find(key_copy);
   if (it != providers_.end()) {
-    for (auto& provider : it->second) {
-      if (provider.id == id) {
-        provider.addrs = std::move(addrs);
-        provider.expires = expires;
-        return {};
-      }
+    for (auto& held : it->second) {
+      if (held.id != id) continue;
+      // A refresh: the entry exists already, its addresses are capped like any entry's.
+      bytes_ = bytes_ - held.addrs.capacity() + entry.addrs.capacity();
+      held.addrs = std::move(entry.addrs);
+      held.expires = expires;
+      earliest_expiry_ = std::min(earliest_expiry_, expires);
+      return {};
     }
   }
-  if (total_ >= limits_.max_total) {
-    expire(now);
-    if (total_ >= limits_.max_total) return fail("provider store is full");
-    it = providers_.find(key_bytes);
+  const auto growth = [&] {
+    return entry_bytes(entry) + (it == providers_.end() ? key_bytes(key_copy) : 0);
+  };
+  const auto fits = [&] {
+    return total_ < limits_.max_total && bytes_ + growth() <= limits_.max_bytes;
+  };
+  if (!fits()) {
+    purge_if_due(now);
+    it = providers_.find(key_copy);
+    if (!fits()) return fail("provider store is full");
   }
+  const std::size_t added = growth();
   if (it == providers_.end())
-    it = providers_.emplace(std::move(key_bytes), std::vector<Provider>{}).first;
+    it = providers_.emplace(std::move(key_copy), std::vector<Entry>{}).first;
   auto& list = it->second;
   if (list.size() >= limits_.max_per_key) {
-    auto first_to_expire = std::min_element(
-        list.begin(), list.end(),
-        [](const Provider& a, const Provider& b) { return a.expires < b.expires; });
+    auto first_to_expire =
+        std::min_element(list.begin(), list.end(),
+                         [](const Entry& a, const Entry& b) { return a.expires < b.expires; });
+    bytes_ -= entry_bytes(*first_to_expire);
     list.erase(first_to_expire);
     --total_;
   }
-  list.push_back(Provider{id, std::move(addrs), expires});
+  list.push_back(std::move(entry));
+  bytes_ += added;
   ++total_;
+  earliest_expiry_ = std::min(earliest_expiry_, expires);
   return {};
 }
 
-std::vector<Provider> ProviderStore::get(ByteView key, TimePoint now) {
-  auto it = providers_.find(Bytes(key.begin(), key.end()));
-  if (it == providers_.end()) return {};
+ProviderStore::Map::iterator ProviderStore::drop_expired(Map::iterator it, TimePoint now) {
   auto& list = it->second;
-  const auto before = list.size();
-  std::erase_if(list, [now](const Provider& p) { return p.expires <= now; });
-  total_ -= before - list.size();
-  if (list.empty()) {
-    providers_.erase(it);
-    return {};
+  std::erase_if(list, [&](const Entry& entry) {
+    if (entry.expires > now) return false;
+    bytes_ -= entry_bytes(entry);
+    --total_;
+    return true;
+  });
+  if (!list.empty()) return std::next(it);
+  bytes_ -= key_bytes(it->first);
+  return providers_.erase(it);
+}
+
+std::vector<Provider> ProviderStore::get(ByteView key, TimePoint now) {
+  const Bytes key_copy(key.begin(), key.end());
+  auto it = providers_.find(key_copy);
+  if (it == providers_.end()) return {};
+  drop_expired(it, now);  // which may drop the key
+  it = providers_.find(key_copy);
+  if (it == providers_.end()) return {};
+  std::vector<Provider> result;
+  result.reserve(it->second.size());
+  for (const auto& entry : it->second) {
+    Provider provider{entry.id, {}, entry.expires};
+    ByteView packed = entry.addrs;
+    while (!packed.empty()) {
+      auto length = read_varint(packed);
+      if (!length || *length > packed.size()) break;
+      auto addr = Multiaddr::from_bytes(packed.first(static_cast<std::size_t>(*length)));
+      packed = packed.subspan(static_cast<std::size_t>(*length));
+      if (addr) provider.addrs.push_back(std::move(*addr));
+    }
+    result.push_back(std::move(provider));
   }
-  std::vector<Provider> result = list;
   std::stable_sort(result.begin(), result.end(),
                    [](const Provider& a, const Provider& b) { return a.expires > b.expires; });
   return result;
 }
 
 void ProviderStore::expire(TimePoint now) {
+  earliest_expiry_ = TimePoint::max();
   for (auto it = providers_.begin(); it != providers_.end();) {
-    auto& list = it->second;
-    const auto before = list.size();
-    std::erase_if(list, [now](const Provider& p) { return p.expires <= now; });
-    total_ -= before - list.size();
-    it = list.empty() ? providers_.erase(it) : std::next(it);
+    it = drop_expired(it, now);
   }
+  for (const auto& [key, list] : providers_) {
+    for (const auto& entry : list)
+      earliest_expiry_ = std::min(earliest_expiry_, entry.expires);
+  }
+  last_purge_ = now;
+}
+
+void ProviderStore::purge_if_due(TimePoint now) {
+  const bool none_expired = earliest_expiry_ > now;
+  const bool purged_lately = now >= last_purge_ && now < last_purge_ + kMinPurgeInterval;
+  if (none_expired || purged_lately) return;
+  expire(now);
 }
 
 }  // namespace an::p2p::kad

@@ -115,11 +115,18 @@ class NamespacedValidator final : public Validator {
 // long after it was received, whatever validity it claims; publishers republish before that.
 inline constexpr std::chrono::hours kMaxRecordAge{36};
 // Our bounds (go and js bound records only by the 4 MiB message and the datastore).
+// 16 MiB holds 16K /pk records or 1,600 maximal IPNS records in memory; go keeps records in its
+// datastore on disk, where more fit.
 inline constexpr std::size_t kDefaultMaxRecords = 16 * 1024;
-inline constexpr std::size_t kDefaultMaxRecordBytes = 64 * 1024 * 1024;
+inline constexpr std::size_t kDefaultMaxRecordBytes = 16 * 1024 * 1024;
 inline constexpr std::size_t kMaxRecordKeySize = 1024;
 // Above the largest record we validate (IPNS, 10 KiB) with room for other namespaces of ours.
 inline constexpr std::size_t kMaxRecordValueSize = 64 * 1024;
+
+// A full store that refused one entry refuses the next ones without looking again for this long:
+// the scan for expired entries is linear in the store, and a flood of refused entries must not
+// pay it each time.
+inline constexpr std::chrono::seconds kMinPurgeInterval{1};
 
 struct RecordStoreLimits {
   std::size_t max_records = kDefaultMaxRecords;
@@ -134,7 +141,8 @@ struct StoredRecord {
 
 // One record per key: the best by the validator's select. Full means full: a new key is refused
 // (after expired records are purged) rather than evicting another key's record, so that a flood
-// of cheap records cannot push out the ones already held.
+// of cheap records cannot push out the ones already held. Refusing is cheap: the store purges
+// only when some record may have expired, and at most once per kMinPurgeInterval.
 class RecordStore {
  public:
   explicit RecordStore(const Validator& validator, RecordStoreLimits limits = {})
@@ -155,11 +163,16 @@ class RecordStore {
  private:
   bool too_old(const StoredRecord& record, TimePoint now) const;
   void erase(std::map<Bytes, StoredRecord>::iterator it);
+  // expire(), when a record may have expired and the last purge is kMinPurgeInterval ago.
+  void purge_if_due(TimePoint now);
 
   const Validator& validator_;
   RecordStoreLimits limits_;
   std::map<Bytes, StoredRecord> records_;
   std::size_t bytes_ = 0;
+  // No record was received before this (a lower bound, exact after each purge).
+  TimePoint oldest_received_ = TimePoint::max();
+  TimePoint last_purge_ = TimePoint::min();
 };
 
 // js-libp2p kad-dht PROVIDERS_VALIDITY and go-libp2p-kad-dht's amino.DefaultProvideValidity.
@@ -167,12 +180,17 @@ inline constexpr std::chrono::hours kProviderValidity{48};
 // Our bounds.
 inline constexpr std::size_t kDefaultMaxProvidersPerKey = 64;
 inline constexpr std::size_t kDefaultMaxProviders = 64 * 1024;
+// About 350 bytes per provider of a key of its own with 16 IPv4 addresses: 64K of them fit.
+inline constexpr std::size_t kDefaultMaxProviderBytes = 24 * 1024 * 1024;
 inline constexpr std::size_t kMaxProviderKeySize = 256;  // a multihash or CID, with room
 inline constexpr std::size_t kMaxProviderAddrs = 16;
+// The binary addresses of one provider, in all; those past it are dropped.
+inline constexpr std::size_t kMaxProviderAddrBytes = 1024;
 
 struct ProviderStoreLimits {
   std::size_t max_per_key = kDefaultMaxProvidersPerKey;
   std::size_t max_total = kDefaultMaxProviders;
+  std::size_t max_bytes = kDefaultMaxProviderBytes;  // as footprint() counts them
   std::chrono::seconds validity = kProviderValidity;
 };
 
@@ -182,27 +200,53 @@ struct Provider {
   TimePoint expires;
 };
 
-// key -> providers, each expiring `validity` after its last add.
+// key -> providers, each expiring `validity` after its last add. Addresses are kept in their
+// binary form, one buffer per provider: a flood of providers costs what it sends, not the
+// allocations of parsed addresses. Full stores refuse cheaply, as RecordStore does.
 class ProviderStore {
  public:
   explicit ProviderStore(ProviderStoreLimits limits = {}) : limits_(limits) {}
 
   // Adds the provider or refreshes it (new addresses, new expiry; addresses beyond
-  // kMaxProviderAddrs are dropped). A key already at max_per_key loses the provider that
-  // expires first; when max_total is reached (after purging expired ones) a new provider is
-  // refused.
-  Expected<void> add(ByteView key, const PeerId& id, std::vector<Multiaddr> addrs, TimePoint now);
+  // kMaxProviderAddrs or kMaxProviderAddrBytes are dropped). A key already at max_per_key loses
+  // the provider that expires first; when max_total or max_bytes is reached (after purging
+  // expired ones) a new provider is refused.
+  Expected<void> add(ByteView key, const PeerId& id, const std::vector<Multiaddr>& addrs,
+                     TimePoint now);
   // The unexpired providers of `key`, soonest to expire last.
   std::vector<Provider> get(ByteView key, TimePoint now);
   void expire(TimePoint now);
 
   std::size_t size() const { return total_; }
   std::size_t key_count() const { return providers_.size(); }
+  // The heap the store holds, estimated: keys, IDs and addresses plus each entry's containers.
+  std::size_t bytes() const { return bytes_; }
+  // What adding a provider with these addresses under a new key would add to bytes() at most.
+  static std::size_t footprint(std::size_t key_size, const PeerId& id,
+                               const std::vector<Multiaddr>& addrs);
 
  private:
+  struct Entry {
+    PeerId id;
+    Bytes addrs;  // <varint length><multiaddr bytes>, repeated
+    TimePoint expires;
+  };
+  using Map = std::map<Bytes, std::vector<Entry>>;
+
+  static Bytes pack(const std::vector<Multiaddr>& addrs);
+  static std::size_t entry_bytes(const Entry& entry);
+  static std::size_t key_bytes(const Bytes& key);
+  // Drops the expired entries of one key; the key itself when none is left.
+  Map::iterator drop_expired(Map::iterator it, TimePoint now);
+  void purge_if_due(TimePoint now);
+
   ProviderStoreLimits limits_;
-  std::map<Bytes, std::vector<Provider>> providers_;
+  Map providers_;
   std::size_t total_ = 0;
+  std::size_t bytes_ = 0;
+  // No provider expires before this (a lower bound, exact after each purge).
+  TimePoint earliest_expiry_ = TimePoint::max();
+  TimePoint last_purge_ = TimePoint::min();
 };
 
 }  // namespace an::p2p::kad

@@ -272,17 +272,18 @@ Expected<void> DhtServer::add_providers(const PeerId& from, const Message& reque
   if (request.key.size() > kMaxDhtProviderKeySize) return fail("ADD_PROVIDER key too large");
   const auto now = std::chrono::system_clock::now();
   for (auto& provider : providers_from_sender(request, from)) {
-    if (!store_memory_.reserve(static_cast<std::int64_t>(kProviderEntrySize))) break;
+    const auto growth = ProviderStore::footprint(request.key.size(), provider.id, provider.addrs);
+    if (!store_memory_.reserve(static_cast<std::int64_t>(growth))) break;
     // A full store refuses new providers; that concerns this one, not the stream.
-    (void)providers_.add(request.key, provider.id, std::move(provider.addrs), now);
+    (void)providers_.add(request.key, provider.id, provider.addrs, now);
     settle_store_memory();
   }
   return {};
 }
 
 void DhtServer::settle_store_memory() {
-  const std::size_t held = records_.bytes() + records_.size() * kRecordEntryOverhead +
-                           providers_.size() * kProviderEntrySize;
+  const std::size_t held =
+      records_.bytes() + records_.size() * kRecordEntryOverhead + providers_.bytes();
   // Shrinking always succeeds; growth was reserved before the store took it.
   (void)store_memory_.resize(static_cast<std::int64_t>(held));
 }

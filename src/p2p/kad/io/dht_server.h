@@ -34,10 +34,9 @@ inline constexpr std::size_t kMaxDhtProviderKeySize = 80;
 // Closer peers per answer: k.
 inline constexpr std::size_t kDhtCloserPeers = kBucketSize;
 // What the record and provider stores hold is charged to the resource manager's
-// /ipfs/kad/1.0.0 scope: the bytes of each record plus these estimates of an entry's container
-// overhead, and a provider's ID, up to kMaxProviderAddrs addresses and its entry.
+// /ipfs/kad/1.0.0 scope: the bytes of each record plus this estimate of an entry's container
+// overhead, and the provider store's own estimate (ProviderStore::bytes).
 inline constexpr std::size_t kRecordEntryOverhead = 160;
-inline constexpr std::size_t kProviderEntrySize = 1024;
 
 class DhtServer {
  public:

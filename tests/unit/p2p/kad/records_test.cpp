@@ -18,6 +18,7 @@ namespace {
 
 using an::test::from_hex;
 using std::chrono::hours;
+using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 // Interop vectors: IPNS records published by kubo 0.18.1 (go, boxo's predecessor go-ipns) with
@@ -612,6 +613,31 @@ TEST(RecordStore, CountAndByteLimits) {
   EXPECT_FALSE(store.put(raw("/pk/x"), Bytes(kMaxRecordValueSize + 1, 0), kNow));
 }
 
+// A full store looks for expired records only when one may have expired, and then at most once
+// per kMinPurgeInterval: a flood of refused records costs no scan each.
+TEST(RecordStore, FullStorePurgesAtMostOncePerInterval) {
+  const auto registry = NamespacedValidator::with_defaults();
+  RecordStoreLimits limits;
+  limits.max_records = 2;
+  RecordStore store(registry, limits);
+  std::vector<PrivateKey> keys;
+  for (std::uint8_t i = 0; i < 4; ++i)
+    keys.push_back(test_key(static_cast<std::uint8_t>(50 + i)));
+  const auto put_pk = [&](std::size_t i, TimePoint now) {
+    const PeerId id = PeerId::from_public_key(keys[i].public_key());
+    return store.put(pk_key(id), keys[i].public_key().protobuf(), now);
+  };
+  ASSERT_TRUE(put_pk(0, kNow));
+  ASSERT_TRUE(put_pk(1, kNow + seconds(1)));
+  const TimePoint first_gone = kNow + kMaxRecordAge + milliseconds(500);
+  ASSERT_TRUE(put_pk(2, first_gone));  // purges record 0
+  EXPECT_EQ(store.size(), 2u);
+  // Record 1 is too old 1.5 s later, but the last purge was less than kMinPurgeInterval ago.
+  EXPECT_FALSE(put_pk(3, first_gone + milliseconds(700)));
+  EXPECT_TRUE(put_pk(3, first_gone + milliseconds(1100)));
+  EXPECT_EQ(store.size(), 2u);
+}
+
 // ---- ProviderStore -----------------------------------------------------------------------------
 
 Multiaddr address(std::string_view text_form) {
@@ -681,6 +707,74 @@ TEST(ProviderStore, Limits) {
   EXPECT_EQ(roomy.get(k1, kNow)[0].addrs.size(), kMaxProviderAddrs);
   EXPECT_FALSE(roomy.add({}, peers[0], {}, kNow));
   EXPECT_FALSE(roomy.add(Bytes(kMaxProviderKeySize + 1, 1), peers[0], {}, kNow));
+}
+
+TEST(ProviderStore, ByteLimitCountsKeysIdsAndAddresses) {
+  const PeerId a = PeerId::from_public_key(test_key(60).public_key());
+  const PeerId b = PeerId::from_public_key(test_key(61).public_key());
+  const PeerId c = PeerId::from_public_key(test_key(62).public_key());
+  const std::vector<Multiaddr> addrs = {address("/ip4/10.0.0.1/tcp/4001"),
+                                        address("/ip6/2001:db8::1/udp/4001/quic-v1")};
+  const Bytes k1 = raw("key-one"), k2 = raw("key-two"), k3 = raw("key-six");
+  const std::size_t one = ProviderStore::footprint(k1.size(), a, addrs);
+  EXPECT_GT(one, k1.size() + a.bytes().size() + addrs[0].to_bytes().size());
+  ProviderStoreLimits limits;
+  limits.max_bytes = 2 * one;
+  ProviderStore store(limits);
+  ASSERT_TRUE(store.add(k1, a, addrs, kNow));
+  EXPECT_EQ(store.bytes(), one);
+  ASSERT_TRUE(store.add(k2, b, addrs, kNow));
+  EXPECT_EQ(store.bytes(), 2 * one);
+  auto full = store.add(k3, c, addrs, kNow);
+  ASSERT_FALSE(full);
+  EXPECT_NE(full.error().message.find("full"), std::string::npos);
+  // The addresses come back as they went in, from their binary form.
+  auto held = store.get(k1, kNow);
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].addrs, addrs);
+  store.expire(kNow + kProviderValidity);
+  EXPECT_EQ(store.bytes(), 0u);
+  EXPECT_EQ(store.size(), 0u);
+}
+
+TEST(ProviderStore, AddressesPastTheByteCapAreDropped) {
+  const PeerId a = PeerId::from_public_key(test_key(63).public_key());
+  std::vector<Multiaddr> long_addrs;
+  for (int i = 0; i < 8; ++i) {
+    const std::string label(60, static_cast<char>('a' + i));
+    long_addrs.push_back(address("/dns4/" + label + "." + label + "." + label + ".example/tcp/1"));
+  }
+  const std::size_t packed_size = long_addrs[0].to_bytes().size() + 2;  // a 2-byte length
+  const std::size_t fitting = kMaxProviderAddrBytes / packed_size;
+  ASSERT_LT(fitting, long_addrs.size());
+  ProviderStore store;
+  ASSERT_TRUE(store.add(raw("k"), a, long_addrs, kNow));
+  const auto held = store.get(raw("k"), kNow);
+  ASSERT_EQ(held.size(), 1u);
+  ASSERT_EQ(held[0].addrs.size(), fitting);
+  for (std::size_t i = 0; i < fitting; ++i)
+    EXPECT_EQ(held[0].addrs[i], long_addrs[i]);
+}
+
+TEST(ProviderStore, FullStorePurgesAtMostOncePerInterval) {
+  ProviderStoreLimits limits;
+  limits.max_total = 2;
+  ProviderStore store(limits);
+  std::vector<PeerId> peers;
+  for (std::uint8_t i = 0; i < 4; ++i)
+    peers.push_back(
+        PeerId::from_public_key(test_key(static_cast<std::uint8_t>(70 + i)).public_key()));
+  ASSERT_TRUE(store.add(raw("k0"), peers[0], {}, kNow));
+  ASSERT_TRUE(store.add(raw("k1"), peers[1], {}, kNow + seconds(1)));
+  // Nothing has expired: refused without a purge.
+  EXPECT_FALSE(store.add(raw("k2"), peers[2], {}, kNow + seconds(2)));
+  const TimePoint first_gone = kNow + kProviderValidity + milliseconds(500);
+  ASSERT_TRUE(store.add(raw("k2"), peers[2], {}, first_gone));  // purges peers[0]
+  EXPECT_EQ(store.key_count(), 2u);
+  // peers[1] has expired 700 ms later, but the last purge was less than a second ago.
+  EXPECT_FALSE(store.add(raw("k3"), peers[3], {}, first_gone + milliseconds(700)));
+  EXPECT_TRUE(store.add(raw("k3"), peers[3], {}, first_gone + milliseconds(1100)));
+  EXPECT_EQ(store.size(), 2u);
 }
 
 }  // namespace
