@@ -118,7 +118,7 @@ class Soak:
     def wave(self, kind):
         a = self.args
         if kind == "sybils":
-            return {"ordinary": self.js("sybils", "--count", a.sybils, "--concurrency", 8),
+            return {"ordinary": self.js("sybils", "--count", a.sybils, "--concurrency", 6),
                     "maximal": self.js("sybils", "--count", a.maximal_sybils, "--concurrency", 4,
                                        "--maximal")}
         if kind == "handshakes":

@@ -43,6 +43,9 @@
 //     all), then a PING on every stream to know the node has read everything.
 //     Summary {"providers","records","records_acked","queries","answers","seconds","errors"}.
 //
+//   Every mode takes --source ADDR: the local address its TCP connections come from (a
+//   127.0.0.x alias), so that attackers and the honest peer are different hosts to the node.
+//
 //   idle TARGET --count N [--concurrency 8]
 //     N identities that dial and stay connected (idle: identify both ways, then nothing) until
 //     stdin EOF. Lines {"connected":C,"failed":F,...} once all are up, {"kind":"done"} at the end.
@@ -224,6 +227,9 @@ function targetOf (text) {
   return ma
 }
 
+// The local address of every dial (--source), or the system's choice.
+let dialSource = null
+
 async function makeNode ({ dht = false, streams = 1000, bare = false, sybil = false } = {}) {
   // js ping allows one outbound ping stream per connection by default, and a stream closed by
   // the previous ping may not be gone yet when the next starts: a client-side refusal that is
@@ -243,7 +249,7 @@ async function makeNode ({ dht = false, streams = 1000, bare = false, sybil = fa
   if (dht) services.dht = kadDHT({ clientMode: true, peerInfoMapper: passthroughMapper, allowQueryWithZeroPeers: false })
   return createLibp2p({
     addresses: { listen: [] },
-    transports: [tcp()],
+    transports: [tcp(dialSource != null ? { dialOpts: { localAddress: dialSource } } : {})],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ maxOutboundStreams: streams, maxInboundStreams: streams })],
     connectionGater: { denyDialMultiaddr: () => false },
@@ -684,6 +690,7 @@ async function main () {
   const opts = parseArgs(rest)
   if (opts._.length !== 1) throw new Error(`usage: hostile_peer.mjs MODE TARGET [options] (see the head of the file)`)
   const target = targetOf(opts._[0])
+  if (opts.source != null) dialSource = opts.source
   const modes = { honest: honestMain, sybils: sybilsMain, oversized: oversizedMain, streams: streamsMain, dht: dhtMain, idle: idleMain }
   if (modes[mode] == null) throw new Error(`unknown mode ${JSON.stringify(mode)}`)
   await modes[mode](target, opts)

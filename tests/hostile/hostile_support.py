@@ -7,6 +7,7 @@ data directory); AGENTNETWORK_BIN names the binary. The js side needs `npm ci` i
 """
 
 import errno
+import itertools
 import json
 import os
 import queue
@@ -93,11 +94,18 @@ class JsPeer:
     by a thread (`lines`, and a queue for waiting). stdin stays open: closing it tells the long
     running modes to stop."""
 
-    def __init__(self, mode, target, *args, cwd=HERE, stderr=None, quiet=True):
+    def __init__(self, mode, target, *args, cwd=HERE, stderr=None, quiet=True, source=None):
         env = dict(os.environ)
         if quiet:
             env["PEER_QUIET"] = "1"
         argv = [NODE, "--import", "./polyfill.mjs", PEER_SCRIPT, mode, target] + [str(a) for a in args]
+        # Attackers come from their own loopback addresses, the honest peer from 127.0.0.1: to the
+        # node they are different hosts, as on the Internet, and the per-address limits meant
+        # for one attacker do not fall on the honest peer or on the next attacker.
+        if source is None and mode != "honest":
+            source = next_attacker_source()
+        if source is not None:
+            argv += ["--source", source]
         self.mode = mode
         self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=stderr)
@@ -368,6 +376,16 @@ class StalledHandshakes:
                 except OSError:
                     pass
             self.open_since.clear()
+
+
+_attacker_hosts = itertools.count()
+
+
+def next_attacker_source():
+    """127.0.0.10, .11, ... .249, then round again; None where 127.0.0.x aliases do not work."""
+    if not loopback_alias_usable("127.0.0.10"):
+        return None
+    return "127.0.0.%d" % (10 + next(_attacker_hosts) % 240)
 
 
 def loopback_alias_usable(address="127.0.0.2"):
