@@ -8,7 +8,10 @@ scripts/install-deps.sh --test
 
 jobs=$(nproc)
 
-echo "== clang-format"
+# Each stage's header says how long the run has taken so far: CI must stay under 45 minutes.
+stage() { printf '== %s [%dm%02ds]\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
+
+stage clang-format
 mapfile -t sources < <(git ls-files '*.cpp' '*.h' 2>/dev/null || find src tests bench -name '*.cpp' -o -name '*.h')
 clang-format --dry-run --Werror "${sources[@]}"
 
@@ -17,10 +20,10 @@ clang-format --dry-run --Werror "${sources[@]}"
 run_suite() {
   local dir=$1
   shift
-  echo "== build $dir ($*)"
+  stage "build $dir ($*)"
   cmake -S . -B "$dir" -G Ninja -DAN_WERROR=ON "$@"
   cmake --build "$dir" -j "$jobs"
-  echo "== test $dir"
+  stage "test $dir"
   ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 600
 }
 
@@ -38,13 +41,13 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 # in this run: Debian's gRPC is not built with TSan, so TSan cannot see gRPC's own
 # synchronisation and reports its internals; the server keeps P2P state on the network thread
 # and shares one mutex-guarded structure per WatchPeers stream, exercised by the ASan run.
-echo "== build build-tsan"
+stage build build-tsan
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAN_TSAN=ON -DAN_WERROR=ON
 cmake --build build-tsan -j "$jobs" --target daemon_tests
-echo "== test build-tsan"
+stage test build-tsan
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build-tsan --output-on-failure -j "$jobs" -R '^(LogFileTest|LogReaderTest|FilesPosixTest|PlatformFilesTest)\.'
 
 # Every wire parser gets a short libFuzzer run (clang, ASan+UBSan).
-echo "== fuzz"
+stage fuzz
 FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh
