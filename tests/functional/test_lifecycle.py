@@ -293,6 +293,43 @@ class LifecycleTest(harness.NodeTestCase):
         self.assertEqual(status["node_id"], node_id)
         self.assertEqual(self.read_pid_file(data), status["pid"])
 
+    def test_kill9_during_start_fifty_times_loses_nothing(self):
+        """Issue 16's attack list: `kill -9` of the starting node (and of `start` itself) at 50
+        moments from the first instant to after it is ready. The key is never lost or rewritten
+        and the next `start` always succeeds with the same identity."""
+        data = self.data_dir()
+        _, status = self.start_node(data)
+        node_id = status["node_id"]
+        key_file = os.path.join(data, "keys", "node.key")
+        with open(key_file, "rb") as f:
+            key = f.read()
+        self.stop_node(data)
+        killed_while_starting = 0
+        for i in range(50):
+            starter = self.spawn_binary(["start", "-data", data, "-listen", LOOPBACK_ANY_PORT],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep((i % 10) * 0.03)  # 0 to 270 ms: before, during and after the start
+            if starter.poll() is None:
+                killed_while_starting += 1
+            starter.kill()
+            starter.wait(timeout=10)
+            # The starter may have forked the node just before it died: kill until none is left.
+            deadline = time.monotonic() + 10
+            while node_pids(data):
+                self.assertLess(time.monotonic(), deadline, "killed node %d did not exit" % i)
+                for pid in node_pids(data):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                time.sleep(0.02)
+            with open(key_file, "rb") as f:
+                self.assertEqual(f.read(), key, "kill %d changed the key file" % (i + 1))
+        self.assertGreater(killed_while_starting, 0, "no kill landed during a start")
+        result, status = self.start_node(data)
+        self.assertEqual(status["node_id"], node_id)
+        self.assertEqual(self.read_pid_file(data), status["pid"])
+
     def test_stop_escalates_to_kill(self):
         data = self.data_dir()
         _, status = self.start_node(data)
