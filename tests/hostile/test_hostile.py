@@ -1,7 +1,8 @@
 """Hostile peers against a real node (issue 16): real js-libp2p peers (hostile_peer.mjs) attack an
 `agentnetwork` node while an honest js peer pings it every 200 ms.
 
-Every test starts its own node (127.0.0.1, a temporary data directory), connects the honest peer,
+Every test starts its own node (127.0.0.1, a temporary data directory), connects the honest peer
+(from 127.0.0.1; each attacking process dials from an address of its own, 127.0.0.10 and up),
 measures the node's resident memory (VmRSS) as the baseline, runs one attack, waits until the
 attackers' connections are gone and the node has settled, and checks:
   - every honest ping during the attack was answered (HONEST_PING_FAILURES_ALLOWED), p99
