@@ -579,17 +579,28 @@ TEST(RecordStore, ExpiresAfterMaxAgeAndEol) {
   EXPECT_EQ(store.size(), 0u);
 }
 
+// Four test keys from `first_seed` on.
+std::vector<PrivateKey> four_keys(std::uint8_t first_seed) {
+  std::vector<PrivateKey> keys;
+  for (std::uint8_t i = 0; i < 4; ++i)
+    keys.push_back(test_key(static_cast<std::uint8_t>(first_seed + i)));
+  return keys;
+}
+
+// Stores the /pk record of `key` (its public key under its peer ID).
+Expected<void> put_pk_record(RecordStore& store, const PrivateKey& key, TimePoint now) {
+  const PeerId id = PeerId::from_public_key(key.public_key());
+  return store.put(pk_key(id), key.public_key().protobuf(), now);
+}
+
 TEST(RecordStore, CountAndByteLimits) {
   const auto registry = NamespacedValidator::with_defaults();
   RecordStoreLimits limits;
   limits.max_records = 3;
   RecordStore store(registry, limits);
-  std::vector<PrivateKey> keys;
-  for (std::uint8_t i = 0; i < 4; ++i)
-    keys.push_back(test_key(static_cast<std::uint8_t>(20 + i)));
+  const auto keys = four_keys(20);
   const auto put_pk = [&](RecordStore& s, std::size_t i, TimePoint now) {
-    const PeerId id = PeerId::from_public_key(keys[i].public_key());
-    return s.put(pk_key(id), keys[i].public_key().protobuf(), now);
+    return put_pk_record(s, keys[i], now);
   };
   for (std::size_t i = 0; i < 3; ++i)
     ASSERT_TRUE(put_pk(store, i, kNow));
@@ -620,12 +631,9 @@ TEST(RecordStore, FullStorePurgesAtMostOncePerInterval) {
   RecordStoreLimits limits;
   limits.max_records = 2;
   RecordStore store(registry, limits);
-  std::vector<PrivateKey> keys;
-  for (std::uint8_t i = 0; i < 4; ++i)
-    keys.push_back(test_key(static_cast<std::uint8_t>(50 + i)));
+  const auto keys = four_keys(50);
   const auto put_pk = [&](std::size_t i, TimePoint now) {
-    const PeerId id = PeerId::from_public_key(keys[i].public_key());
-    return store.put(pk_key(id), keys[i].public_key().protobuf(), now);
+    return put_pk_record(store, keys[i], now);
   };
   ASSERT_TRUE(put_pk(0, kNow));
   ASSERT_TRUE(put_pk(1, kNow + seconds(1)));
