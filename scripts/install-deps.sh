@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build ccache pkg-config libssl-dev libasio-dev
-          libspdlog-dev libfmt-dev nlohmann-json3-dev libexpected-dev
+          libspdlog-dev libfmt-dev nlohmann-json3-dev libexpected-dev libsqlite3-dev
           libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(libgtest-dev libgmock-dev python3 clang-format procps clang-14 libfuzzer-14-dev)
