@@ -126,6 +126,46 @@ std::vector<CommandSpec> make_specs() {
                 "negotiated), the allowlisted two, each protocol, and the busiest peers; each\n"
                 "cell is used/limit. Refusals count what a limit turned away since the start\n"
                 "(docs/security.md)."),
+      described(
+          command("send", "PEER TEXT|- [-file F] [-data DIR]",
+                  "Send a message to a peer's agents (/daan/message/1.0.0).",
+                  {data, value_option("file", "F", "send the content of file F")}, 2, kApiDetails),
+          "PEER is a peer ID or a multiaddr ending in /p2p/<peer id>; a peer that is not\n"
+          "connected is dialled (known addresses, then the DHT). TEXT '-' reads the\n"
+          "message from standard input. Returns once the peer has taken the message (an\n"
+          "agentnetwork peer stores it in its inbox first). Exit code 1 when the peer\n"
+          "cannot be reached or refuses it (for example, its inbox is full)."),
+      described(
+          command("request", "PEER TEXT|- [-file F] [-timeout SEC] [-data DIR]",
+                  "Send a request to a peer's agents and print the answer.",
+                  {data, value_option("file", "F", "send the content of file F"),
+                   value_option("timeout", "SEC", "wait at most SEC seconds, 1-30 (default 30)")},
+                  2, kApiDetails),
+          "The answer is printed as it came. When the peer answers with an error (for\n"
+          "example \"no handler registered\": no agent serves requests there), its text is\n"
+          "printed on stderr and the exit code is 1."),
+      described(command("inbox", "[-json] [-n N] [-f] [-take] [-data DIR]",
+                        "List the messages agents have not taken yet; follow new ones.",
+                        {data, flag_option("json", "print JSON (JSON Lines with -f)"),
+                         value_option("n", "N", "list at most N messages, 1-1000 (default 100)"),
+                         flag_option("f", "follow: print messages as they arrive, until Ctrl+C"),
+                         flag_option("take", "remove the messages printed from the inbox")},
+                        0, kApiDetails),
+                "Messages wait in DIR/inbox.db (kept across restarts) until an agent takes them.\n"
+                "Text: '#ID TIME FROM PAYLOAD'. A payload that is not valid UTF-8 is shown as\n"
+                "'(binary, N bytes) base64:...'; in JSON, \"payload\" then holds its base64 and\n"
+                "\"payload_encoding\" says \"base64\" (else \"utf-8\")."),
+      described(command("advertise", "NAMESPACE [-data DIR]",
+                        "Announce this node on the DHT under a namespace, until it stops.", {data},
+                        1, kApiDetails),
+                "By convention agents advertise \"/daan/capability/NAME\". The node re-announces\n"
+                "the namespace before the DHT's provider records expire."),
+      described(command("discover", "NAMESPACE [-n N] [-json] [-data DIR]",
+                        "Find the peers that advertise a namespace, with their addresses.",
+                        {data, value_option("n", "N", "at most N peers, 1-100 (default 20)"),
+                         flag_option("json", "print JSON")},
+                        1, kApiDetails),
+                "Looked up in the Kademlia DHT (up to 60 s)."),
       described(command("p2pd", "[p2pd flags]",
                         "Run the node in the foreground as a libp2p daemon (go-libp2p-daemon's "
                         "protocol).",
@@ -225,14 +265,27 @@ int run_cli(int argc, char** argv) {
 
   using Handler = int (*)(const Words&);
   static const std::vector<std::pair<std::string, Handler>> handlers{
-      {"start", command_start},     {"run", command_run},
-      {"stop", command_stop},       {"restart", command_restart},
-      {"status", command_status},   {"logs", command_logs},
-      {"keygen", command_keygen},   {"config", command_config},
-      {"id", command_id},           {"peers", command_peers},
-      {"connect", command_connect}, {"ping", command_ping},
-      {"find", command_find},       {"resources", command_resources},
-      {"p2pd", command_p2pd},       {"version", command_version},
+      {"start", command_start},
+      {"run", command_run},
+      {"stop", command_stop},
+      {"restart", command_restart},
+      {"status", command_status},
+      {"logs", command_logs},
+      {"keygen", command_keygen},
+      {"config", command_config},
+      {"id", command_id},
+      {"peers", command_peers},
+      {"connect", command_connect},
+      {"ping", command_ping},
+      {"find", command_find},
+      {"resources", command_resources},
+      {"send", command_send},
+      {"request", command_request},
+      {"inbox", command_inbox},
+      {"advertise", command_advertise},
+      {"discover", command_discover},
+      {"p2pd", command_p2pd},
+      {"version", command_version},
       {"help", show_help},
   };
   for (const auto& [name, handler] : handlers) {

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/api_support.h"
 #include "app/cli.h"
 #include "app/commands.h"
 #include "daemon/paths.h"
@@ -31,9 +32,9 @@ extern "C" void on_ping_interrupt(int) {
   g_interrupted.store(true);
 }
 
-// Exit codes of SPEC §1 for an API error: 3 when no node runs, 2 when the node calls the
-// argument invalid, 1 otherwise.
 constexpr std::chrono::milliseconds kFindTimeout{65'000};
+
+}  // namespace
 
 int exit_code_for(const Error& error) {
   if (error.code == rpc::ClientErrc::kNotRunning) return kExitNotRunning;
@@ -45,6 +46,8 @@ int report(const Error& error) {
   print_error(error.message);
   return exit_code_for(error);
 }
+
+namespace {
 
 std::vector<std::string> to_vector(const google::protobuf::RepeatedPtrField<std::string>& field) {
   return {field.begin(), field.end()};
@@ -64,12 +67,7 @@ nlohmann::ordered_json peer_to_json(const rpc::v1::Peer& peer) {
   return json;
 }
 
-// PEER on the command line: a peer ID in any text form (sent in its base58btc form), or, when
-// `allow_multiaddr`, a multiaddr ending in /p2p/<peer id>.
-struct PeerArgument {
-  std::string peer_id;
-  std::optional<std::string> multiaddr;
-};
+}  // namespace
 
 Expected<std::string> parse_dialable_multiaddr(const std::string& text) {
   auto address = p2p::Multiaddr::parse(text);
@@ -91,7 +89,6 @@ Expected<PeerArgument> parse_peer_argument(const std::string& text, bool allow_m
   return PeerArgument{id->to_base58(), std::nullopt};
 }
 
-// The one positional argument of `command`, or a usage error naming what is missing.
 std::optional<std::string> single_positional(const std::string& command, const ParsedArgs& parsed,
                                              const char* what, int& exit_code) {
   if (parsed.positionals.size() == 1) return parsed.positionals[0];
@@ -113,7 +110,6 @@ void print_json(const nlohmann::ordered_json& json) {
   std::printf("%s\n", json.dump(2).c_str());
 }
 
-// Columns padded to their widest cell, two spaces apart.
 void print_table(const std::vector<std::string>& headers,
                  const std::vector<std::vector<std::string>>& rows) {
   std::vector<std::size_t> widths;
@@ -136,6 +132,8 @@ void print_table(const std::vector<std::string>& headers,
   for (const auto& row : rows)
     print_row(row);
 }
+
+namespace {
 
 std::string format_ms(std::int64_t nanoseconds) {
   char buffer[32];

@@ -37,6 +37,7 @@ struct StatusLabels {
   const char* uptime;
   const char* listen;
   const char* peers;
+  const char* inbox;  // a printf format: messages, bytes, refused
   const char* data_dir;
   const char* log_file;
 };
@@ -54,6 +55,7 @@ constexpr StatusLabels kEnglish{"======== Node Status ========",
                                 "Uptime:      ",
                                 "Listen addresses:",
                                 "Peers:       ",
+                                "Inbox:       %llu messages (%llu bytes), %llu refused\n",
                                 "Data dir:    ",
                                 "Log file:    "};
 
@@ -71,6 +73,7 @@ constexpr StatusLabels kChinese{"======== 节点状态 ========",
                                 "运行时间: ",
                                 "监听地址:",
                                 "连接节点: ",
+                                "收件箱:   %llu 条消息 (%llu 字节), 拒收 %llu 条\n",
                                 "数据目录: ",
                                 "日志文件: "};
 
@@ -102,6 +105,9 @@ void print_status_block(const daemon::NodeStatus& status, const char* state,
     for (const auto& address : status.listen_addrs)
       std::printf("  - %s\n", address.c_str());
     std::printf("%s%llu\n", l.peers, static_cast<unsigned long long>(status.peer_count));
+    std::printf(l.inbox, static_cast<unsigned long long>(status.inbox_messages),
+                static_cast<unsigned long long>(status.inbox_bytes),
+                static_cast<unsigned long long>(status.inbox_refused));
   }
   std::printf("%s%s\n", l.data_dir, status.data_dir.c_str());
   std::printf("%s%s\n", l.log_file, status.log_file.c_str());
@@ -147,6 +153,9 @@ Expected<void> ask_node_for_status(const daemon::DataPaths& paths, bool with_pee
   } else {
     status.peer_count = live->peer_count();
   }
+  status.inbox_messages = live->inbox_messages();
+  status.inbox_bytes = live->inbox_bytes();
+  status.inbox_refused = live->inbox_refused();
   return {};
 }
 

@@ -31,6 +31,12 @@ int command_connect(const Words& words);
 int command_ping(const Words& words);
 int command_find(const Words& words);
 int command_resources(const Words& words);
+// The agents' commands: messages, requests, the inbox and discovery (cmd_agent.cpp).
+int command_send(const Words& words);
+int command_request(const Words& words);
+int command_inbox(const Words& words);
+int command_advertise(const Words& words);
+int command_discover(const Words& words);
 // The node in the foreground as a libp2p daemon, with go-libp2p-daemon's flags (cmd_p2pd.cpp).
 int command_p2pd(const Words& words);
 

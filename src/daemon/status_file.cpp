@@ -143,6 +143,9 @@ nlohmann::ordered_json status_to_json(const NodeStatus& status,
   json["pid_file"] = status.pid_file;
   json["grpc"] = status.grpc;
   json["launch_args"] = status.launch_args;
+  json["inbox"] = {{"messages", status.inbox_messages},
+                   {"bytes", status.inbox_bytes},
+                   {"refused", status.inbox_refused}};
   json["updated_at"] = format_rfc3339(status.updated_at);
   return json;
 }
@@ -173,6 +176,12 @@ Expected<NodeStatus> status_from_json(const nlohmann::json& json) {
     status.pid_file = json.at("pid_file").get<std::string>();
     status.grpc = json.value("grpc", std::string());
     status.launch_args = json.value("launch_args", std::vector<std::string>());
+    if (json.contains("inbox") && json.at("inbox").is_object()) {
+      const auto& inbox = json.at("inbox");
+      status.inbox_messages = inbox.value("messages", std::uint64_t{0});
+      status.inbox_bytes = inbox.value("bytes", std::uint64_t{0});
+      status.inbox_refused = inbox.value("refused", std::uint64_t{0});
+    }
     if (json.contains("updated_at")) {
       auto updated = parse_rfc3339(json.at("updated_at").get<std::string>());
       if (!updated) return tl::unexpected(updated.error());

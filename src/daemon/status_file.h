@@ -40,6 +40,10 @@ struct NodeStatus {
   // Additions beyond the Go implementation's keys.
   std::string grpc;                      // control API endpoint, empty until it exists
   std::vector<std::string> launch_args;  // node options the node was started with (restart)
+  // The agents' inbox: messages and payload bytes waiting, messages refused (full) since start.
+  std::uint64_t inbox_messages = 0;
+  std::uint64_t inbox_bytes = 0;
+  std::uint64_t inbox_refused = 0;
   std::chrono::system_clock::time_point updated_at{};
 };
 

@@ -18,8 +18,11 @@
 #include "node/identity.h"
 #include "node/p2p_node.h"
 #include "node/p2pd_server.h"
+#include "p2p/daan/io/discovery.h"
+#include "rpc/agent_hub.h"
 #include "rpc/control_server.h"
 #include "rpc/endpoint.h"
+#include "store/inbox.h"
 #include "util/version.h"
 
 namespace an::node {
@@ -52,7 +55,8 @@ std::string apply_log_level_from_environment(spdlog::logger& logger) {
 }
 
 // The node's start in SPEC §3's stages, each a function: lock the data directory, open the
-// logs, start the P2P side, start the APIs, publish the status, report ready. A stage that fails
+// logs, open the agents' inbox, start the P2P side, start the APIs, publish the status, report
+// ready. A stage that fails
 // reports why and the node exits; what earlier stages built is torn down in reverse.
 class NodeProcess {
  public:
@@ -64,6 +68,7 @@ class NodeProcess {
  private:
   Expected<void> lock_data_directory(daemon::ProcessId& running_pid);
   Expected<void> open_logs();
+  Expected<void> open_inbox();
   Expected<void> start_p2p();
   Expected<void> start_apis();
   Expected<void> publish_status();
@@ -89,6 +94,10 @@ class NodeProcess {
   std::shared_ptr<daemon::RotatingLogFile> log_file_;
   std::shared_ptr<spdlog::logger> logger_;
   asio::io_context io_;
+  // The agents' inbox and the hub that fills it; they outlive the P2P side and the control API
+  // that use them.
+  std::unique_ptr<store::Inbox> inbox_;
+  std::unique_ptr<rpc::AgentHub> agent_hub_;
   std::unique_ptr<P2pNode> p2p_;
   std::unique_ptr<rpc::ControlServer> control_server_;
   std::unique_ptr<P2pdServer> p2pd_server_;
@@ -130,6 +139,7 @@ int NodeProcess::run() {
     return fail_start(locked.error().message, running_pid);
   }
   if (auto opened = open_logs(); !opened) return fail_start(opened.error().message);
+  if (auto opened = open_inbox(); !opened) return fail_start(opened.error().message);
   if (auto started = start_p2p(); !started) return fail_start(started.error().message);
   if (auto started = start_apis(); !started) return fail_start(started.error().message);
   if (auto published = publish_status(); !published) {
@@ -206,6 +216,7 @@ P2pConfig NodeProcess::p2p_config() const {
     config.relay_service = relay_limits;
   }
   config.log = [this](P2pLogLevel level, const std::string& message) { log_p2p(level, message); };
+  config.daan_sink = agent_hub_.get();
   return config;
 }
 
@@ -221,6 +232,25 @@ void NodeProcess::log_p2p(P2pLogLevel level, const std::string& message) const {
       logger_->warn("{}", message);
       break;
   }
+}
+
+Expected<void> NodeProcess::open_inbox() {
+  const auto& options = launch_.options;
+  store::InboxLimits limits;
+  limits.max_messages = static_cast<std::uint64_t>(options.inbox_max_messages);
+  limits.max_bytes = static_cast<std::uint64_t>(options.inbox_max_bytes);
+  // A file that cannot be opened as our inbox is reported and left as it is: it may hold
+  // messages the operator wants back.
+  auto inbox = store::Inbox::open(paths_.data_dir / "inbox.db", limits);
+  if (!inbox) return tl::unexpected(inbox.error());
+  inbox_ = std::move(*inbox);
+  const auto counts = inbox_->counts();
+  logger_->info("inbox {}: {} messages ({} bytes) waiting; limits {} messages, {} bytes",
+                (paths_.data_dir / "inbox.db").string(), counts.messages, counts.bytes,
+                limits.max_messages, limits.max_bytes);
+  agent_hub_ = std::make_unique<rpc::AgentHub>(
+      io_, *inbox_, [this](const std::string& line) { logger_->warn("{}", line); });
+  return {};
 }
 
 Expected<void> NodeProcess::start_p2p() {
@@ -289,6 +319,10 @@ Expected<void> NodeProcess::start_apis() {
   config.facts.log_file = status_.log_file;
   config.request_shutdown = [this] { shutdown_requested("Shutdown call"); };
   config.dht = p2p_->dht();
+  config.agent.hub = agent_hub_.get();
+  config.agent.messenger = p2p_->messenger();
+  config.agent.discovery = p2p_->discovery();
+  config.agent.dht = p2p_->dht();
   auto server = rpc::ControlServer::start(io_, p2p_->host(), std::move(config));
   if (!server) return tl::unexpected(server.error());
   control_server_ = std::move(*server);
@@ -343,6 +377,12 @@ void NodeProcess::report_ready() {
 
 void NodeProcess::write_status() {
   status_.updated_at = std::chrono::system_clock::now();
+  if (inbox_) {
+    const auto counts = inbox_->counts();
+    status_.inbox_messages = counts.messages;
+    status_.inbox_bytes = counts.bytes;
+    status_.inbox_refused = counts.refused;
+  }
   if (auto written = daemon::write_status_file(paths_.status_file, status_); !written) {
     logger_->warn("cannot write status: {}", written.error().message);
   }
@@ -415,6 +455,8 @@ void NodeProcess::shutdown_requested(const char* reason) {
   daemon::notify_service_manager("STOPPING=1");
   std::error_code ignored;
   if (p2pd_server_) p2pd_server_->stop();
+  // Requests waiting for an agent are answered before the connections go.
+  if (agent_hub_) agent_hub_->stop();
   const bool had_peers = p2p_ && p2p_->stop();
   // Connections get a moment to put their GoAway on the wire; handshakes still in progress
   // are abandoned (io_context::stop), so a stalled peer cannot delay the stop.

@@ -446,6 +446,28 @@ std::vector<NodeOptionDescriptor> make_node_option_table() {
            },
        .format =
            [](const Options& options) { return std::to_string(options.relay_circuit_bytes); }},
+      {.name = "inbox-max-messages",
+       .value_name = "N",
+       .help = "messages the agents' inbox keeps before it refuses new ones",
+       .kind = OptionKind::kInteger,
+       .apply =
+           [](Options& options, Text text) {
+             return assign(
+                 parse_whole_number("inbox-max-messages", text, 1, 100'000'000, "messages"),
+                 options.inbox_max_messages);
+           },
+       .format = [](const Options& options) { return std::to_string(options.inbox_max_messages); }},
+      {.name = "inbox-max-bytes",
+       .value_name = "N",
+       .help = "payload bytes the agents' inbox keeps before it refuses new messages",
+       .kind = OptionKind::kInteger,
+       .apply =
+           [](Options& options, Text text) {
+             return assign(
+                 parse_whole_number("inbox-max-bytes", text, 1, std::int64_t{1} << 40, "bytes"),
+                 options.inbox_max_bytes);
+           },
+       .format = [](const Options& options) { return std::to_string(options.inbox_max_bytes); }},
       {.name = "grpc",
        .value_name = "HOST:PORT",
        .help = "control API endpoint",

@@ -62,6 +62,10 @@ struct NodeOptions {
   std::int64_t max_fds = 0;
   std::vector<std::string> limits;
   std::vector<std::string> allow;
+  // The agents' inbox (DIR/inbox.db): messages kept until an agent takes them; past either
+  // limit new messages are refused (the sender's stream is reset), stored ones are kept.
+  std::int64_t inbox_max_messages = 10'000;
+  std::int64_t inbox_max_bytes = 256 * 1024 * 1024;
 };
 
 // Short names of -security and -muxer and the protocol IDs they stand for.

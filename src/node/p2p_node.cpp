@@ -39,6 +39,7 @@ P2pNode::~P2pNode() {
   context_.relay_service.reset();
   context_.relay_client.reset();
   context_.dht.reset();
+  context_.messenger.reset();
   context_.host.reset();
   context_.connection_manager.reset();
   context_.resources.reset();
@@ -94,6 +95,11 @@ Expected<void> P2pNode::assemble(Identity identity) {
   direct_addresses_ = config_.announce.empty() ? expand_unspecified(bound) : config_.announce;
   context_.host->set_advertised_addresses(direct_addresses_);
 
+  if (config_.daan_sink != nullptr) {
+    context_.messenger = std::make_unique<p2p::daan::Messenger>(*context_.host, config_.daan_limits,
+                                                                *config_.daan_sink);
+  }
+
   if (config_.dht) {
     p2p::kad::DhtConfig dht_config;
     dht_config.mode = *config_.dht;
@@ -127,6 +133,7 @@ void P2pNode::start_services() {
         maybe_reserve_on(peer, info);
       }));
   // Before any connection exists, so that identify advertises the DHT protocol from the first.
+  if (context_.messenger) context_.messenger->start();
   if (context_.dht) context_.dht->start();
   if (context_.relay_client) {
     context_.relay_client->on_addresses_changed(lifetime_.guard(
@@ -173,6 +180,7 @@ bool P2pNode::stop() {
   connections_changed_->notify();
   stop_requested_->notify();
   if (trim_timer_) trim_timer_->cancel();
+  if (context_.messenger) context_.messenger->stop();
   if (context_.dht) context_.dht->stop();
   if (context_.relay_client) {
     for (const auto& relay : kept_relays_)

@@ -19,6 +19,7 @@
 
 #include "node/identity.h"
 #include "p2p/connmgr/connection_manager.h"
+#include "p2p/daan/io/messenger.h"
 #include "p2p/kad/io/dht.h"
 #include "p2p/net/host.h"
 #include "p2p/rcmgr/resource_manager.h"
@@ -61,6 +62,10 @@ struct P2pConfig {
   // With no listen address and no static relay, reserve on bootstrap peers that offer the hop
   // protocol, so that the node is reachable through them.
   bool reserve_on_bootstrap_relays = true;
+  // Agents' messages and requests (/daan/message/1.0.0, /daan/request/1.0.0) go to this sink;
+  // null: the node does not serve them (p2pd).
+  p2p::daan::MessageSink* daan_sink = nullptr;
+  p2p::daan::MessengerLimits daan_limits;
   // Where the assembly reports what it does (connections, bootstrap, relays). Per-peer events
   // come at kDebug, so that a peer cannot flood the log.
   std::function<void(P2pLogLevel, const std::string&)> log;
@@ -72,6 +77,7 @@ struct P2pContext {
   std::shared_ptr<p2p::rcmgr::ResourceManager> resources;
   std::unique_ptr<p2p::connmgr::ConnectionManager> connection_manager;
   std::unique_ptr<p2p::net::Host> host;
+  std::unique_ptr<p2p::daan::Messenger> messenger;
   std::unique_ptr<p2p::kad::Dht> dht;
   std::unique_ptr<p2p::relay::RelayClient> relay_client;
   std::unique_ptr<p2p::relay::RelayService> relay_service;
@@ -93,6 +99,8 @@ class P2pNode {
 
   p2p::net::Host& host() { return *context_.host; }
   p2p::kad::Dht* dht() { return context_.dht.get(); }
+  // Null when P2pConfig::daan_sink is.
+  p2p::daan::Messenger* messenger() { return context_.messenger.get(); }
   p2p::connmgr::ConnectionManager& connection_manager() { return *context_.connection_manager; }
   p2p::rcmgr::ResourceManager& resources() { return *context_.resources; }
   // The listen addresses as told to peers (without /p2p/), relayed ones included.

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "agentnetwork/v1/agent.grpc.pb.h"
 #include "agentnetwork/v1/node.grpc.pb.h"
 #include "daemon/control.h"
 #include "daemon/status_file.h"
@@ -11,6 +12,9 @@
 
 namespace an::rpc {
 namespace {
+
+// Inbox messages carry payloads up to what a 16 MiB /daan frame holds (12 MiB in base64).
+constexpr int kMaxClientMessageBytes = 13 * 1024 * 1024;
 
 class ClientErrorCategory final : public std::error_category {
  public:
@@ -139,6 +143,7 @@ struct ControlClient::Impl {
   daemon::ProcessId pid = 0;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::Node::Stub> stub;
+  std::unique_ptr<v1::Agent::Stub> agent;
 
   void prepare(grpc::ClientContext& context, std::chrono::milliseconds timeout) const {
     context.set_deadline(std::chrono::system_clock::now() + timeout);
@@ -170,8 +175,10 @@ ControlClient ControlClient::for_target(const std::string& target, const std::st
   // The endpoint is local (or named explicitly): an http_proxy in the environment must not
   // reroute it.
   arguments.SetInt(GRPC_ARG_ENABLE_HTTP_PROXY, 0);
+  arguments.SetMaxReceiveMessageSize(kMaxClientMessageBytes);
   impl->channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments);
   impl->stub = v1::Node::NewStub(impl->channel);
+  impl->agent = v1::Agent::NewStub(impl->channel);
   return ControlClient(std::move(impl));
 }
 
@@ -303,6 +310,91 @@ Expected<v1::ShutdownResponse> ControlClient::shutdown(std::chrono::milliseconds
   v1::ShutdownRequest request;
   return impl_->unary<v1::ShutdownResponse>(timeout, [&](auto* context, auto* response) {
     return impl_->stub->Shutdown(context, request, response);
+  });
+}
+
+Expected<v1::SendMessageResponse> ControlClient::send_message(const std::string& peer,
+                                                              std::string payload,
+                                                              std::chrono::milliseconds timeout) {
+  v1::SendMessageRequest request;
+  request.set_peer(peer);
+  request.set_payload(std::move(payload));
+  return impl_->unary<v1::SendMessageResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->agent->SendMessage(context, request, response);
+  });
+}
+
+Expected<v1::SendRequestResponse> ControlClient::send_request(
+    const std::string& peer, std::string payload, std::chrono::milliseconds request_timeout,
+    std::chrono::milliseconds timeout) {
+  v1::SendRequestRequest request;
+  request.set_peer(peer);
+  request.set_payload(std::move(payload));
+  request.set_timeout_ms(static_cast<std::uint32_t>(request_timeout.count()));
+  return impl_->unary<v1::SendRequestResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->agent->SendRequest(context, request, response);
+  });
+}
+
+Expected<v1::ListInboxResponse> ControlClient::list_inbox(std::int64_t after_id,
+                                                          std::uint32_t limit,
+                                                          std::chrono::milliseconds timeout) {
+  v1::ListInboxRequest request;
+  request.set_after_id(after_id);
+  request.set_limit(limit);
+  return impl_->unary<v1::ListInboxResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->agent->ListInbox(context, request, response);
+  });
+}
+
+Expected<v1::AckMessagesResponse> ControlClient::ack_messages(const std::vector<std::int64_t>& ids,
+                                                              std::chrono::milliseconds timeout) {
+  v1::AckMessagesRequest request;
+  for (auto id : ids)
+    request.add_ids(id);
+  return impl_->unary<v1::AckMessagesResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->agent->AckMessages(context, request, response);
+  });
+}
+
+Expected<void> ControlClient::receive_messages(
+    std::int64_t after_id, const std::function<bool(const v1::InboxMessage&)>& on_message,
+    std::chrono::milliseconds timeout) {
+  grpc::ClientContext context;
+  impl_->prepare(context, timeout);
+  v1::ReceiveMessagesRequest request;
+  request.set_after_id(after_id);
+  auto reader = impl_->agent->ReceiveMessages(&context, request);
+  v1::InboxMessage message;
+  bool cancelled = false;
+  while (reader->Read(&message)) {
+    if (!on_message(message)) {
+      cancelled = true;
+      context.TryCancel();
+      break;
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (cancelled || status.ok()) return {};
+  return tl::unexpected(call_error(status, timeout));
+}
+
+Expected<v1::AdvertiseResponse> ControlClient::advertise(const std::string& name,
+                                                         std::chrono::milliseconds timeout) {
+  v1::AdvertiseRequest request;
+  request.set_namespace_(name);
+  return impl_->unary<v1::AdvertiseResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->agent->Advertise(context, request, response);
+  });
+}
+
+Expected<v1::DiscoverResponse> ControlClient::discover(const std::string& name, std::uint32_t limit,
+                                                       std::chrono::milliseconds timeout) {
+  v1::DiscoverRequest request;
+  request.set_namespace_(name);
+  request.set_limit(limit);
+  return impl_->unary<v1::DiscoverResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->agent->Discover(context, request, response);
   });
 }
 

@@ -16,7 +16,9 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
+#include "agentnetwork/v1/agent.pb.h"
 #include "agentnetwork/v1/node.pb.h"
 #include "daemon/paths.h"
 #include "daemon/platform.h"
@@ -117,6 +119,26 @@ class ControlClient {
   Expected<v1::ShutdownResponse> shutdown(std::chrono::milliseconds timeout = kDefaultTimeout);
   Expected<v1::GetResourcesResponse> get_resources(
       std::uint32_t peers, std::chrono::milliseconds timeout = kDefaultTimeout);
+
+  // The Agent service (agent.proto).
+  Expected<v1::SendMessageResponse> send_message(const std::string& peer, std::string payload,
+                                                 std::chrono::milliseconds timeout);
+  Expected<v1::SendRequestResponse> send_request(const std::string& peer, std::string payload,
+                                                 std::chrono::milliseconds request_timeout,
+                                                 std::chrono::milliseconds timeout);
+  Expected<v1::ListInboxResponse> list_inbox(std::int64_t after_id, std::uint32_t limit,
+                                             std::chrono::milliseconds timeout = kDefaultTimeout);
+  Expected<v1::AckMessagesResponse> ack_messages(
+      const std::vector<std::int64_t>& ids, std::chrono::milliseconds timeout = kDefaultTimeout);
+  // Reads ReceiveMessages into `on_message` until it returns false (the call is then cancelled,
+  // which counts as success), the node ends the stream, or the deadline passes.
+  Expected<void> receive_messages(std::int64_t after_id,
+                                  const std::function<bool(const v1::InboxMessage&)>& on_message,
+                                  std::chrono::milliseconds timeout);
+  Expected<v1::AdvertiseResponse> advertise(const std::string& name,
+                                            std::chrono::milliseconds timeout);
+  Expected<v1::DiscoverResponse> discover(const std::string& name, std::uint32_t limit,
+                                          std::chrono::milliseconds timeout);
 
   // Reads WatchPeers events into `on_event` until it returns false (the call is then cancelled,
   // which counts as success), the node ends the stream, or the deadline passes.

@@ -13,6 +13,9 @@
 #include "agentnetwork/v1/node.grpc.pb.h"
 #include "daemon/platform.h"
 #include "p2p/net/async.h"
+#include "rpc/agent_hub.h"
+#include "rpc/agent_service.h"
+#include "rpc/call_runner.h"
 
 namespace an::rpc {
 namespace v1 = agentnetwork::v1;
@@ -20,10 +23,6 @@ namespace {
 
 std::int64_t unix_ms(std::chrono::system_clock::time_point time) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-}
-
-grpc::Status shutting_down() {
-  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the node is shutting down");
 }
 
 Expected<p2p::PeerId> parse_peer_argument(const std::string& text) {
@@ -232,27 +231,20 @@ class PeerWatch final : public grpc::ServerWriteReactor<v1::PeerEvent> {
 
 // GetClosestPeers keys: as long as a record key may be.
 constexpr std::size_t kMaxDhtKeyBytes = p2p::kad::kMaxRecordKeySize;
-// How long after an operation's own deadline the guard cuts it off.
-constexpr std::chrono::milliseconds kGuardMargin{200};
 
-struct ControlServer::Impl final : public v1::Node::CallbackService {
+struct ControlServer::Impl final : public v1::Node::CallbackService, public CallRunner {
   Impl(asio::io_context& io_context, p2p::net::Host& p2p_host, ControlServerConfig server_config)
-      : io(io_context),
+      : CallRunner(io_context, server_config.token),
         host(p2p_host),
         config(std::move(server_config)),
-        stop_signal(std::make_unique<p2p::net::Signal>(io_context.get_executor())),
-        peers_changed(std::make_unique<p2p::net::Signal>(io_context.get_executor())) {
-    if (!config.token.empty()) expected_authorization = "Bearer " + config.token;
-  }
+        peers_changed(std::make_unique<p2p::net::Signal>(io_context.get_executor())) {}
 
-  asio::io_context& io;
   p2p::net::Host& host;
   ControlServerConfig config;
-  std::string expected_authorization;
   std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<AgentService> agent_service;
   std::string endpoint;
   std::thread shutdown_thread;
-  std::unique_ptr<p2p::net::Signal> stop_signal;
   std::unique_ptr<p2p::net::Signal> peers_changed;
   // Written once before serving; read by gRPC's threads.
   std::string peer_id_text;
@@ -261,112 +253,12 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
   std::atomic<std::uint32_t> live_peer_count{0};
   std::mutex listen_addrs_mutex;
   std::vector<std::string> listen_addrs;
-  std::atomic<bool> stopping{false};
   // Network-thread state.
-  std::size_t pending_network_calls = 0;
   std::vector<PeerWatchHandle> watches;
   // The listeners that start() gives the Host outlive the server.
   p2p::net::Lifetime lifetime;
   // Stateless after construction: used on gRPC's threads to refuse bad records early.
   const p2p::kad::NamespacedValidator validator = p2p::kad::NamespacedValidator::with_defaults();
-
-  // gRPC thread: the bearer token check; OK when no token is required.
-  grpc::Status authorize(const grpc::CallbackServerContext& context) const {
-    if (expected_authorization.empty()) return grpc::Status::OK;
-    const auto& metadata = context.client_metadata();
-    auto found = metadata.find("authorization");
-    if (found == metadata.end()) {
-      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                          "this endpoint requires \"authorization: Bearer <token>\" (the token is "
-                          "in the node's api.token)");
-    }
-    const auto& given = found->second;
-    if (given.size() != expected_authorization.size() ||
-        CRYPTO_memcmp(given.data(), expected_authorization.data(), given.size()) != 0) {
-      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong API token");
-    }
-    return grpc::Status::OK;
-  }
-
-  // A call answered at once on the network thread: `answer` returns the status.
-  template <class Answer>
-  grpc::ServerUnaryReactor* answer_on_network_thread(grpc::CallbackServerContext* context,
-                                                     Answer answer) {
-    auto* reactor = context->DefaultReactor();
-    if (auto denied = authorize(*context); !denied.ok()) {
-      reactor->Finish(denied);
-      return reactor;
-    }
-    asio::post(io, [this, reactor, answer = std::move(answer)]() mutable {
-      reactor->Finish(stopping ? shutting_down() : answer());
-    });
-    return reactor;
-  }
-
-  // A call that waits on the network: `operation` is a coroutine returning the status; it is
-  // abandoned (cancelled) at the deadline, the node's cap, or the node's stop.
-  template <class Operation>
-  grpc::ServerUnaryReactor* run_on_network_thread(grpc::CallbackServerContext* context,
-                                                  std::chrono::milliseconds cap,
-                                                  Operation operation) {
-    auto* reactor = context->DefaultReactor();
-    if (auto denied = authorize(*context); !denied.ok()) {
-      reactor->Finish(denied);
-      return reactor;
-    }
-    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
-        context->deadline() - std::chrono::system_clock::now());
-    auto deadline = std::chrono::steady_clock::now() + std::clamp(remaining, {}, cap);
-    asio::post(io, [this, reactor, deadline, operation = std::move(operation)]() mutable {
-      if (stopping) {
-        reactor->Finish(shutting_down());
-        return;
-      }
-      if (pending_network_calls >= kMaxPendingNetworkCalls) {
-        reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                     "too many calls in flight; retry later"));
-        return;
-      }
-      ++pending_network_calls;
-      if constexpr (std::is_invocable_v<Operation, std::chrono::steady_clock::time_point>) {
-        // Operations that take the deadline end by themselves at it (a lookup gives up and
-        // answers with what it has), slightly before the guard would cut them off.
-        asio::co_spawn(io,
-                       guard(reactor, deadline + kGuardMargin,
-                             [operation = std::move(operation), deadline]() mutable {
-                               return operation(deadline);
-                             }),
-                       p2p::net::report_exception);
-      } else {
-        asio::co_spawn(io, guard(reactor, deadline, std::move(operation)),
-                       p2p::net::report_exception);
-      }
-    });
-    return reactor;
-  }
-
-  template <class Operation>
-  asio::awaitable<void> guard(grpc::ServerUnaryReactor* reactor,
-                              std::chrono::steady_clock::time_point deadline, Operation operation) {
-    using namespace asio::experimental::awaitable_operators;
-    grpc::Status status;
-    try {
-      asio::steady_timer timer(io, deadline);
-      auto result =
-          co_await (operation() || timer.async_wait(p2p::net::use_tuple) || stop_signal->wait());
-      if (result.index() == 0) {
-        status = std::get<0>(result);
-      } else if (result.index() == 1) {
-        status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
-      } else {
-        status = shutting_down();
-      }
-    } catch (const std::exception& e) {
-      status = grpc::Status(grpc::StatusCode::INTERNAL, e.what());
-    }
-    --pending_network_calls;
-    reactor->Finish(status);
-  }
 
   // ---- the methods -------------------------------------------------------------------------
 
@@ -404,6 +296,13 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
     response->set_api_endpoint(endpoint);
     for (const auto& protocol : protocols)
       response->add_protocols(protocol);
+    if (config.agent.hub != nullptr) {
+      // The inbox is thread-safe.
+      const auto counts = config.agent.hub->inbox().counts();
+      response->set_inbox_messages(counts.messages);
+      response->set_inbox_bytes(counts.bytes);
+      response->set_inbox_refused(counts.refused);
+    }
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
@@ -683,19 +582,6 @@ struct ControlServer::Impl final : public v1::Node::CallbackService {
 
   // ---- helpers -------------------------------------------------------------------------------
 
-  grpc::ServerUnaryReactor* finish_now(grpc::CallbackServerContext* context,
-                                       const grpc::Status& status) {
-    auto* reactor = context->DefaultReactor();
-    auto denied = authorize(*context);
-    reactor->Finish(denied.ok() ? status : denied);
-    return reactor;
-  }
-
-  grpc::ServerUnaryReactor* invalid_argument(grpc::CallbackServerContext* context,
-                                             const std::string& message) {
-    return finish_now(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message));
-  }
-
   static grpc::Status no_dht() {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this node runs without the DHT");
   }
@@ -796,8 +682,12 @@ Expected<std::unique_ptr<ControlServer>> ControlServer::start(asio::io_context& 
                            &selected_port);
   // gRPC sets SO_REUSEPORT by default, which would let a second node bind the same port.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
   builder.RegisterService(impl.get());
+  if (impl->config.agent.hub != nullptr) {
+    impl->agent_service = std::make_unique<AgentService>(*impl, host, impl->config.agent);
+    builder.RegisterService(impl->agent_service.get());
+  }
+  builder.SetMaxReceiveMessageSize(impl->agent_service ? kMaxAgentCallBytes : kMaxRequestBytes);
   {
     // The socket is created with the umask's mode; make it private from its first instant.
     daemon::PrivateCreationScope private_socket;
@@ -836,6 +726,7 @@ void ControlServer::stop(std::function<void()> done) {
   for (const auto& watch : impl.watches)
     PeerWatch::close(watch, grpc::Status::OK);
   impl.watches.clear();
+  if (impl.agent_service) impl.agent_service->stop();
   impl.shutdown_thread = std::thread([&impl, done = std::move(done)] {
     impl.server->Shutdown(std::chrono::system_clock::now() + kShutdownDeadline);
     if (impl.config.endpoint.socket_path) {

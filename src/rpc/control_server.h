@@ -20,7 +20,22 @@
 #include "rpc/endpoint.h"
 #include "util/expected.h"
 
+namespace an::p2p::daan {
+class Messenger;
+class Discovery;
+}  // namespace an::p2p::daan
+
 namespace an::rpc {
+
+class AgentHub;
+
+// What the Agent service (agent.proto) works with; without a hub it is not served.
+struct AgentApiParts {
+  AgentHub* hub = nullptr;
+  p2p::daan::Messenger* messenger = nullptr;
+  p2p::daan::Discovery* discovery = nullptr;  // null without the DHT
+  p2p::kad::Dht* dht = nullptr;
+};
 
 // How long the node works on one call when the client sets no (or a longer) deadline.
 inline constexpr std::chrono::seconds kConnectCap{30};
@@ -29,9 +44,6 @@ inline constexpr std::chrono::seconds kDisconnectCap{10};
 // FindPeer, GetClosestPeers, PutValue, GetValue: one iterative lookup plus one round of requests.
 inline constexpr std::chrono::seconds kDhtCallCap{60};
 inline constexpr std::uint32_t kMaxPingCount = 100;
-// Calls that wait on the network (Connect, Ping) in flight at once; more are refused with
-// RESOURCE_EXHAUSTED so that a flood of clients cannot pile work onto the network thread.
-inline constexpr std::size_t kMaxPendingNetworkCalls = 256;
 // Undelivered WatchPeers events per client before its stream is ended.
 inline constexpr std::size_t kMaxQueuedPeerEvents = 4096;
 // Largest request accepted (PutValue records are at most 64 KiB).
@@ -60,6 +72,8 @@ struct ControlServerConfig {
   std::function<void()> request_shutdown;
   // The node's DHT, used on the network thread; null: the DHT methods answer UNAVAILABLE.
   p2p::kad::Dht* dht = nullptr;
+  // The agents' API; its parts must outlive the server.
+  AgentApiParts agent;
 };
 
 class ControlServer {
