@@ -137,7 +137,7 @@ function endOfValue (text, i) {
 
 // [key, raw value text] of the top-level object's members, in order (the raw text keeps
 // integers exact and tells 1 from 1.0, as Go does).
-function topLevelMembers (text) {
+export function topLevelMembers (text) {
   const members = []
   let i = skipSpace(text, skipSpace(text, 0) + 1)
   if (text[i] === '}') return members
@@ -188,7 +188,13 @@ function unsignedField (name, raw, max) {
   return value
 }
 
-const STD_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+// Canonical padded standard base64. Checked without a repeated regex group, which overflows
+// V8's backtracking stack on payloads of megabytes.
+export function isStdBase64 (text) {
+  if (text.length % 4 !== 0) return false
+  const pad = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0
+  return !/[^A-Za-z0-9+/]/.test(pad > 0 ? text.slice(0, -pad) : text)
+}
 
 function payloadField (raw) {
   const kind = jsonKind(raw)
@@ -196,7 +202,7 @@ function payloadField (raw) {
   if (kind === 'string') {
     // Go's base64.StdEncoding skips CR and LF; everything else must be canonical base64.
     const text = JSON.parse(raw).replace(/[\r\n]/g, '')
-    if (!STD_BASE64.test(text)) throw new FrameError('"payload" is not standard base64')
+    if (!isStdBase64(text)) throw new FrameError('"payload" is not standard base64')
     return new Uint8Array(Buffer.from(text, 'base64'))
   }
   if (kind === 'array') {
@@ -244,8 +250,13 @@ function abortError (signal, what) {
   return signal.reason instanceof TimeoutError ? signal.reason : new TimeoutError(`timed out ${what}`)
 }
 
-function describeClose (evt) {
-  return evt.error?.message ?? evt.error?.name ?? 'closed'
+export class StreamResetError extends Error {
+  constructor (message) { super(message); this.name = 'StreamResetError' }
+}
+
+// js-libp2p dispatches 'end' on a reset too (before 'close'), with the status already set.
+function wasReset (stream) {
+  return stream.status === 'reset' || stream.status === 'aborted'
 }
 
 // Reads one frame's body. Rejects with FrameError (over the cap, stream ended early), with an
@@ -285,6 +296,7 @@ export function readFrame (stream, { signal, maxFrameSize = MAX_FRAME_SIZE } = {
       }
     }
     const onEnd = () => {
+      if (wasReset(stream)) { finish(new StreamResetError(`the peer reset the stream after ${have} bytes`)); return }
       const want = need < 0 ? `a ${FRAME_LENGTH_BYTES}-byte length` : `${FRAME_LENGTH_BYTES + need}`
       finish(new FrameError(`stream ended after ${have} bytes of ${want}`))
     }
@@ -312,17 +324,13 @@ function remoteClosed (stream, signal) {
       stream.removeEventListener('close', onClose)
       signal?.removeEventListener('abort', onAbort)
     }
-    const onEnd = () => { cleanup(); resolve() }
-    const onClose = (evt) => {
-      cleanup()
-      if (evt.error) reject(new RefusedError(`refused: the peer reset the stream (${describeClose(evt)})`))
-      else resolve()
-    }
+    const refused = () => new RefusedError('refused: the peer reset the stream')
+    const onEnd = () => { cleanup(); if (wasReset(stream)) reject(refused()); else resolve() }
+    const onClose = (evt) => { cleanup(); if (evt.error || wasReset(stream)) reject(refused()); else resolve() }
     const onAbort = () => { cleanup(); reject(abortError(signal, 'waiting for the peer to close the stream')) }
     // The receiver has nothing to say on a one-way stream; drop anything it sends anyway.
     stream.addEventListener('message', () => {})
-    if (stream.readableEnded) { resolve(); return }
-    if (stream.status !== 'open') { onClose({ error: stream.status === 'closed' ? undefined : new Error(stream.status) }); return }
+    if (stream.readableEnded || stream.status !== 'open') { onEnd(); return }
     if (signal?.aborted) { onAbort(); return }
     stream.addEventListener('end', onEnd)
     stream.addEventListener('close', onClose)
