@@ -33,8 +33,12 @@ import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
+import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
+
+// For scripts outside tests/interop, which cannot resolve the package themselves.
+export { multiaddr }
 
 export const MESSAGE_PROTOCOL = '/daan/message/1.0.0'
 export const REQUEST_PROTOCOL = '/daan/request/1.0.0'
