@@ -26,12 +26,14 @@
 //   {"bench":"daan","impl":"js-libp2p","case":"message"|"request","payload_bytes":N,
 //    "concurrency":N,"count":N (completed),"errors":N,"seconds":S,"per_second":R,
 //    "mb_per_s":R*N/1e6 (payload bytes one way),"p50_ms","p99_ms","mean_ms","max_ms",
-//    "client_cpu_s","server_cpu_s" (null with --target),"node":VERSION,"libp2p":VERSION}
+//    "client_cpu_s","server_cpu_s" (null with --target),"loadavg_1m" (the machine's, at the
+//    end of the case: other load skews every figure),"node":VERSION,"libp2p":VERSION}
 // Latency: from opening the stream to the stored close (message) or the whole answer (request).
 // Diagnostics go to stderr. Exit 1 when a case completed nothing.
 import { spawn } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
@@ -217,6 +219,7 @@ async function main () {
           max_ms: round(done > 0 ? sorted[done - 1] : null),
           client_cpu_s: round(clientCpu),
           server_cpu_s: round(serverCpu),
+          loadavg_1m: round(loadavg()[0], 2),
           ...versions
         }) + '\n')
       }
