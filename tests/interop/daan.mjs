@@ -461,7 +461,10 @@ export async function namespaceCid (namespace) {
 // A js-libp2p node as the interop peers build it: TCP, Noise, yamux, identify (+push), ping and,
 // unless dht is 'off', kad-dht on /ipfs/kad/1.0.0 ('server' answers queries from the start, as
 // loopback never looks public; 'client' only asks). The daan protocols are added by serveDaan.
-export async function createNode ({ privateKey, listen = ['/ip4/127.0.0.1/tcp/0'], dht = 'server' } = {}) {
+// maxConnections also lifts js-libp2p's inbound limits (5 new connections per second per host,
+// 10 handshakes in flight), which many nodes on one loopback address would hit.
+export const MAX_INCOMING_PENDING_CONNECTIONS = 64
+export async function createNode ({ privateKey, listen = ['/ip4/127.0.0.1/tcp/0'], dht = 'server', maxConnections } = {}) {
   const services = { identify: identify(), identifyPush: identifyPush(), ping: ping() }
   if (dht !== 'off') {
     services.dht = kadDHT({
@@ -474,6 +477,9 @@ export async function createNode ({ privateKey, listen = ['/ip4/127.0.0.1/tcp/0'
   }
   return createLibp2p({
     ...(privateKey != null ? { privateKey } : {}),
+    ...(maxConnections != null
+      ? { connectionManager: { maxConnections, inboundConnectionThreshold: maxConnections, maxIncomingPendingConnections: MAX_INCOMING_PENDING_CONNECTIONS } }
+      : {}),
     addresses: { listen },
     transports: [tcp()],
     connectionEncrypters: [noise()],

@@ -6,7 +6,7 @@
 //
 //   node --import ./polyfill.mjs daan_peer.mjs [--listen MULTIADDR|none] [--key FILE]
 //        [--dht server|client|off] [--mode echo|reverse|none|reset|hang]
-//        [--message-mode store|refuse|hang] [--quiet-messages]
+//        [--message-mode store|refuse|hang] [--quiet-messages] [--max-connections N]
 //
 //   --listen         default /ip4/127.0.0.1/tcp/0; "none" = dial only
 //   --key FILE       Ed25519 key (protobuf); created when missing; default a fresh key
@@ -18,6 +18,8 @@
 //   --message-mode   what a one-way message gets after it is read and printed: store (close the
 //                    stream: the sender's "stored", default), refuse (reset), hang (neither)
 //   --quiet-messages count messages and requests but print no "message" / "request" events
+//   --max-connections N  lift js-libp2p's connection limits to N, including its inbound rate
+//                    limit (5 new connections per second per host), for many peers on loopback
 //
 // Every stdout line is one JSON object with an "event":
 //   {"event":"ready","peer":ID,"addrs":[...]}                 first line (or {"event":"error",
@@ -110,7 +112,7 @@ function emit (obj) {
 function parseArgs (argv) {
   const opts = { listen: '/ip4/127.0.0.1/tcp/0', dht: 'server', mode: 'echo', 'message-mode': 'store', 'quiet-messages': false }
   const flags = new Set(['quiet-messages'])
-  const valued = new Set(['listen', 'key', 'dht', 'mode', 'message-mode'])
+  const valued = new Set(['listen', 'key', 'dht', 'mode', 'message-mode', 'max-connections'])
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (!a.startsWith('--')) throw new Error(`unexpected argument ${JSON.stringify(a)}`)
@@ -129,6 +131,10 @@ function parseArgs (argv) {
     } else {
       throw new Error(`unknown flag --${name}`)
     }
+  }
+  if (opts['max-connections'] !== undefined) {
+    opts['max-connections'] = Number(opts['max-connections'])
+    if (!Number.isInteger(opts['max-connections']) || opts['max-connections'] < 1) throw new Error('--max-connections takes a positive integer')
   }
   if (!['server', 'client', 'off'].includes(opts.dht)) throw new Error(`invalid --dht ${JSON.stringify(opts.dht)}`)
   if (!REQUEST_MODES.includes(opts.mode)) throw new Error(`invalid --mode ${JSON.stringify(opts.mode)} (${REQUEST_MODES.join('|')})`)
@@ -410,7 +416,7 @@ async function main () {
   let peer
   try {
     const listen = opts.listen === 'none' ? [] : [opts.listen]
-    node = await createNode({ privateKey: await loadKey(opts.key), listen, dht: opts.dht })
+    node = await createNode({ privateKey: await loadKey(opts.key), listen, dht: opts.dht, maxConnections: opts['max-connections'] })
     peer = new Peer(node, opts)
     await peer.serve()
     await node.start()
