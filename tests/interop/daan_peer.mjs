@@ -22,8 +22,9 @@
 //                    limit (5 new connections per second per host), for many peers on loopback
 //
 // Every stdout line is one JSON object with an "event":
-//   {"event":"ready","peer":ID,"addrs":[...]}                 first line (or {"event":"error",
-//                                                             "error":...} and exit 1)
+//   {"event":"ready","peer":ID,"addrs":[...]}                 first line; addrs end in /p2p/ID
+//                                                             (or {"event":"error","error":...}
+//                                                             and exit 1)
 //   {"event":"message","from":ID,"payload_b64":B64,"size":N,"text":T|null}
 //                                                             a one-way message was read (text:
 //                                                             the payload if valid UTF-8)
@@ -50,12 +51,15 @@
 //                                we reset by --message-mode refuse)
 //   dial {addr}                  remote_peer, remote_addr
 //   send {peer|addr, text|payload_b64}
-//                                one-way message on a new stream; ok once the peer closed it
-//                                (stored); ok:false refused:true when it reset it
+//                                one-way message on a new stream: write the frame, close our
+//                                write side, wait for the peer's close: ok (stored: true);
+//                                ok:false refused:true when it reset the stream instead
 //   request {peer|addr, text|payload_b64, request_id?}
-//                                request on a new stream (request_id: default a counter from 1):
+//                                request on a new stream (request_id: default a counter from 1),
+//                                our write side left open until the answer is read, as Go does:
 //                                answer "response"|"error", request_id, payload_b64, size, text.
-//                                An error answer (type 4) is ok:true with answer "error".
+//                                An error answer (type 4) is ok:true with answer "error"; a reset
+//                                or a malformed answer is ok:false.
 //   raw {peer|addr, protocol, hex, close_write?}
 //                                open a stream of PROTOCOL, write the bytes as they are (close our
 //                                write side after, unless close_write is false) and read until
@@ -67,8 +71,8 @@
 //                                [{id, addrs}] (ours included when we advertised)
 //   cid {namespace}              cid, key_hex (no network)
 //   wait_messages {count}        wait until COUNT one-way messages have been read since start:
-//                                messages [{from, payload_b64, size, text}] (the last
-//                                MESSAGES_KEPT), total
+//                                messages [{from, payload_b64, size, text}] (the last 1000),
+//                                total
 //   set_mode {mode?, message_mode?}  change the answers from now on: mode, message_mode
 import './polyfill.mjs'
 
