@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # js-libp2p interop tests: run_interop.mjs (connections, streams), run_interop_dht_relay.mjs
-# (Kademlia DHT, circuit relay v2) and run_interop_daan.mjs (/daan messaging, js<->js).
+# (Kademlia DHT, circuit relay v2) and run_interop_daan.mjs (/daan messaging and discovery).
 # Env: AN_P2P_TOOL (our C++ peer tool; unset = js<->js), AGENTNETWORK_BIN (our daemon; unset =
-# daemon cases skipped, and the DHT/relay cases run js<->js). Exit code = test result.
+# daemon cases skipped, and the DHT/relay and /daan cases run js<->js). Exit code = test result.
 set -euo pipefail
 cd "$(dirname "$0")"
 
