@@ -421,8 +421,9 @@ class Daemon {
   }
 }
 
-// What our messenger logs when a frame breaks the format (the line also names the peer).
-const BAD_FRAME_LOG = /bad frame|malformed|invalid frame/i
+// What our messenger logs when a frame breaks the format: "daan: bad frame from PEER on PROTOCOL:
+// REASON" (at most 20 such lines per 10 s).
+const badFrameLine = (peer) => new RegExp(`daan: bad frame from ${peer} on /daan/(message|request)/1\\.0\\.0: `)
 
 // Reverses by code point, as daan_peer's --mode reverse does.
 const reverseText = (text) => [...text].reverse().join('')
@@ -591,14 +592,14 @@ describe('daan js-libp2p <-> our daemon', { timeout: 150_000, skip: DAEMON ? fal
     assert.ok(asked.ok, asked.error)
     assert.equal(asked.answer, 'error')
 
-    // And the log says so, naming the peer.
-    const log = await retry('the bad frames in our log', 5, async () => {
-      const lines = (await ours.log()).split('\n').filter(l => BAD_FRAME_LOG.test(l))
-      assert.ok(lines.length > 0, `a log line matching ${BAD_FRAME_LOG}`)
-      return lines
+    // And the log says so, one line each, naming the peer and the protocol.
+    const pattern = badFrameLine(js.peer)
+    const lines = await retry('the bad frames in our log', 5, async () => {
+      const found = (await ours.log()).split('\n').filter(l => pattern.test(l))
+      assert.equal(found.length, bad.length, `${bad.length} log lines match ${pattern}: ${JSON.stringify(found)}`)
+      return found
     }, 500)
-    assert.ok(log.some(l => l.includes(js.peer)), `a bad-frame line names ${js.peer}: ${log.join('\n')}`)
-    t.diagnostic(`log: ${log[0]}`)
+    for (const l of lines) t.diagnostic(`log: ${l}`)
   }))
 
   test('DHT: js kad-dht finds our node as a provider of /daan/1.0.0', withDiagnostics(async (t) => {
