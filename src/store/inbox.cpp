@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -9,6 +10,7 @@
 #include <deque>
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -39,6 +41,10 @@ constexpr const char* kCreateSchema =
     " protocol TEXT NOT NULL,"
     " received_at_ms INTEGER NOT NULL,"
     " payload BLOB NOT NULL)";
+
+// Messages committed in one transaction at most: enough to make the sync's cost per message
+// small, few enough that list and remove, which wait for a commit, are not held up long.
+constexpr std::size_t kMaxMessagesPerCommit = 1000;
 
 constexpr const char* kLeaveUntouched =
     "; the file was left untouched: move it aside (or restore it from a backup) to start with an "
@@ -401,7 +407,10 @@ void Inbox::State::run_writer() {
       std::unique_lock lock(queue_mutex);
       queue_changed.wait(lock, [&] { return stopping || !queue.empty(); });
       if (queue.empty()) return;  // stopping, and everything queued is done
-      group.swap(queue);
+      const std::size_t taken = std::min(queue.size(), kMaxMessagesPerCommit);
+      std::move(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(taken),
+                std::back_inserter(group));
+      queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(taken));
     }
     commit_group(group);
     group.clear();
