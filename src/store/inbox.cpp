@@ -270,6 +270,9 @@ struct Inbox::State {
   Statement select_after;
   Statement payload_size;
   Statement delete_one;
+  // Prepared once: parsing them for every commit costs as much as the rest of a small append.
+  Statement begin_transaction;
+  Statement commit_transaction;
   // Stored messages and their payload bytes; written under db_mutex, read by counts() at any
   // time.
   std::atomic<std::uint64_t> messages{0};
@@ -285,9 +288,18 @@ struct Inbox::State {
 
   void run_writer();
   void commit_group(std::deque<PendingAppend>& group);
-  Expected<void> begin() { return execute(db.get(), "BEGIN IMMEDIATE"); }
-  Expected<void> commit() { return execute(db.get(), "COMMIT"); }
-  void rollback() { (void)execute(db.get(), "ROLLBACK"); }
+  Expected<void> begin() { return step_once(begin_transaction.get(), "BEGIN IMMEDIATE"); }
+  Expected<void> commit() { return step_once(commit_transaction.get(), "COMMIT"); }
+  // Ends a transaction that failed; without one it does nothing.
+  void rollback() {
+    if (sqlite3_get_autocommit(db.get()) == 0) (void)execute(db.get(), "ROLLBACK");
+  }
+  Expected<void> step_once(sqlite3_stmt* statement, const char* what) {
+    const int result = sqlite3_step(statement);
+    sqlite3_reset(statement);
+    if (result != SQLITE_DONE) return sqlite_failure(db.get(), result, what);
+    return {};
+  }
 };
 
 Expected<std::unique_ptr<Inbox>> Inbox::open(const std::filesystem::path& file,
@@ -347,6 +359,8 @@ Expected<std::unique_ptr<Inbox>> Inbox::open(const std::filesystem::path& file,
        "ORDER BY id LIMIT ?"},
       {&state->payload_size, "SELECT length(payload) FROM messages WHERE id = ?"},
       {&state->delete_one, "DELETE FROM messages WHERE id = ?"},
+      {&state->begin_transaction, "BEGIN IMMEDIATE"},
+      {&state->commit_transaction, "COMMIT"},
   };
   for (const auto& [target, sql] : statements) {
     auto statement = prepare(raw, sql);
