@@ -46,9 +46,12 @@ constexpr const char* kCreateSchema =
 // small, few enough that list and remove, which wait for a commit, are not held up long.
 constexpr std::size_t kMaxMessagesPerCommit = 1000;
 
+// SQLite keeps recent commits in FILE-wal beside the file: moved without it, a file loses them,
+// and a new inbox would replay the old log into itself.
+constexpr const char* kWithItsLog = " (with its -wal and -shm files, if any)";
 constexpr const char* kLeaveUntouched =
-    "; the file was left untouched: move it aside (or restore it from a backup) to start with an "
-    "empty inbox";
+    "; the file was left untouched: move it aside (with its -wal and -shm files, if any) or "
+    "restore it from a backup to start with an empty inbox";
 
 class InboxErrorCategory final : public std::error_category {
  public:
@@ -218,7 +221,8 @@ Expected<ExistingFile> inspect(const std::filesystem::path& file) {
     return fail_inbox(InboxErrc::kNotAnInbox,
                       "'" + file.string() +
                           "' is an SQLite database but not an agentnetwork inbox; it was left "
-                          "untouched: move it elsewhere, or choose another data directory");
+                          "untouched: move it elsewhere" +
+                          kWithItsLog + ", or choose another data directory");
   }
   if (*version > kSchemaVersion) {
     return fail_inbox(InboxErrc::kUnsupportedSchema,
@@ -228,7 +232,8 @@ Expected<ExistingFile> inspect(const std::filesystem::path& file) {
                           std::to_string(*version) + ", this version reads " +
                           std::to_string(kSchemaVersion) +
                           "); it was left untouched: run the newer version, or move the file "
-                          "aside to start with an empty inbox");
+                          "aside" +
+                          kWithItsLog + " to start with an empty inbox");
   }
   auto verdict = query_text(db->get(), "PRAGMA quick_check");
   if (!verdict) return check(verdict.error());
