@@ -368,6 +368,26 @@ TEST_F(DaanMessengerResourcesTest, ProtocolMemoryLimitResetsALargerFrame) {
   ASSERT_TRUE(answer) << answer.error().message;
 }
 
+TEST_F(DaanMessengerTest, StalledSenderIsResetAfterTheMessageTimeout) {
+  // A frame announced and never finished holds its budget for kMessageTimeout at most.
+  auto stream = open_raw(daan::kMessageProtocol);
+  ASSERT_TRUE(stream);
+  const Bytes unfinished{0, 0, 0, 100, '{', '"'};
+  const auto start = std::chrono::steady_clock::now();
+  auto received = run_coroutine(io, [&]() -> asio::awaitable<Expected<Bytes>> {
+    (void)co_await stream->write_all(unfinished);
+    co_return co_await read_until_eof(*stream);
+  });
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(received);
+  EXPECT_FALSE(received->has_value());
+  EXPECT_GE(took, daan::kMessageTimeout - std::chrono::milliseconds(100));
+  EXPECT_LT(took, daan::kMessageTimeout + std::chrono::seconds(5));
+  EXPECT_TRUE(logged("timed out"));
+  EXPECT_EQ(server_messenger.held_bytes(), 0u);
+  EXPECT_EQ(server_messenger.active_streams(), 0u);
+}
+
 TEST_F(DaanMessengerTest, StoppedMessengerResetsNewStreams) {
   server_messenger.stop();
   EXPECT_FALSE(send(text_bytes("anyone home?")).has_value());
