@@ -68,9 +68,10 @@ Expected<std::uint32_t> decode_frame_length(ByteView four_bytes);
 // A frame from its JSON body, accepting what Go's json.Unmarshal accepts into the struct: keys
 // in any order, whitespace, unknown keys (with any JSON value, however nested up to
 // kMaxJsonNesting), keys matched case-insensitively as Go does (an exact match is not needed;
-// escapes in keys are decoded first), duplicate keys (the last wins), `null` for any field (the
-// field keeps its zero value), a missing request_id or payload, base64 with line breaks (Go's
-// decoder skips \r and \n) or a payload written as an array of byte values.
+// escapes in keys are decoded first), duplicate keys (the last wins), `null` for any field (a
+// number keeps what it had, the payload becomes empty), a missing request_id or payload, base64
+// with escaped line breaks (Go's base64 decoder skips \r and \n) or a payload written as an
+// array of byte values.
 // Refuses what Go refuses: anything but one JSON value with only whitespace around it, a value
 // that is not an object (a bare `null` decodes to type 0, refused below), a type that is not an
 // integer 0..255, a request_id that is not an integer 0..2^64-1, a payload that is neither a

@@ -68,8 +68,9 @@ rcmgr::LimitConfig default_limits() {
 
 class DaanMessengerTest : public ::testing::Test {
  protected:
-  explicit DaanMessengerTest(MessengerLimits server_limits = {})
-      : server(io, "daan-server", default_limits()),
+  explicit DaanMessengerTest(MessengerLimits server_limits = {},
+                             rcmgr::LimitConfig server_resources = default_limits())
+      : server(io, "daan-server", std::move(server_resources)),
         client(io, "daan-client", default_limits()),
         server_sink(io),
         client_sink(io),
@@ -338,6 +339,53 @@ TEST_F(DaanMessengerCapsTest, ByteBudgetRefusesAFrameBeforeReadingIt) {
   EXPECT_TRUE(logged("byte budget"));
   EXPECT_EQ(server_messenger.held_bytes(), 0u);
   EXPECT_TRUE(send(Bytes(1000, 0x42)).has_value());
+}
+
+// The resource manager has the last word: with /daan/message/1.0.0's memory set low (as
+// `-limit protocol:/daan/message/1.0.0.memory=64KiB` does), a larger frame is reset as it
+// arrives, while the messenger's own budget would have taken it.
+rcmgr::LimitConfig low_message_memory() {
+  rcmgr::LimitConfig limits = default_limits();
+  EXPECT_TRUE(rcmgr::apply_limit_override(limits, "protocol:/daan/message/1.0.0.memory=64KiB"));
+  return limits;
+}
+
+class DaanMessengerResourcesTest : public DaanMessengerTest {
+ protected:
+  DaanMessengerResourcesTest() : DaanMessengerTest(MessengerLimits{}, low_message_memory()) {}
+};
+
+TEST_F(DaanMessengerResourcesTest, ProtocolMemoryLimitResetsALargerFrame) {
+  auto sent = send(patterned_bytes(1 << 20));
+  ASSERT_FALSE(sent.has_value());
+  EXPECT_TRUE(contains(sent.error().message, "refused by peer")) << sent.error().message;
+  EXPECT_TRUE(server_sink.messages.empty());
+  EXPECT_TRUE(run_until(io, [&] { return server_messenger.active_streams() == 0; }));
+  EXPECT_EQ(server_messenger.held_bytes(), 0u);
+  // Small messages still fit, and requests are another protocol.
+  EXPECT_TRUE(send(text_bytes("small")).has_value());
+  auto answer = request(patterned_bytes(1 << 20));
+  ASSERT_TRUE(answer) << answer.error().message;
+}
+
+TEST_F(DaanMessengerTest, StalledSenderIsResetAfterTheMessageTimeout) {
+  // A frame announced and never finished holds its budget for kMessageTimeout at most.
+  auto stream = open_raw(daan::kMessageProtocol);
+  ASSERT_TRUE(stream);
+  const Bytes unfinished{0, 0, 0, 100, '{', '"'};
+  const auto start = std::chrono::steady_clock::now();
+  auto received = run_coroutine(io, [&]() -> asio::awaitable<Expected<Bytes>> {
+    (void)co_await stream->write_all(unfinished);
+    co_return co_await read_until_eof(*stream);
+  });
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(received);
+  EXPECT_FALSE(received->has_value());
+  EXPECT_GE(took, daan::kMessageTimeout - std::chrono::milliseconds(100));
+  EXPECT_LT(took, daan::kMessageTimeout + std::chrono::seconds(5));
+  EXPECT_TRUE(logged("timed out"));
+  EXPECT_EQ(server_messenger.held_bytes(), 0u);
+  EXPECT_EQ(server_messenger.active_streams(), 0u);
 }
 
 TEST_F(DaanMessengerTest, StoppedMessengerResetsNewStreams) {
