@@ -114,6 +114,8 @@ Expected<void> P2pNode::assemble(Identity identity) {
     context_.dht = std::make_unique<p2p::kad::Dht>(*context_.host, io_.get_executor(), dht_config);
     if (config_.daan_discovery) {
       p2p::daan::DiscoveryConfig discovery_config = *config_.daan_discovery;
+      // As the DHT's: below the low-water mark only, so that no trimmed peer is redialled.
+      discovery_config.connection_target = config_.connection_limits.low_water;
       if (!discovery_config.log) {
         discovery_config.log =
             lifetime_.guard([this](p2p::daan::DiscoveryLogLevel level, const std::string& message) {

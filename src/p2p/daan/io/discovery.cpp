@@ -198,8 +198,13 @@ asio::awaitable<void> Discovery::keep_looking_up_network() {
     ++stats_.network_lookups;
     std::size_t dialled = 0;
     if (found) {
+      const std::size_t connected = host_.connected_peers().size();
       for (auto& peer : *found) {
         if (dialled >= config_.max_dials) break;
+        if (config_.connection_target != 0 &&
+            connected + dialling_.size() >= config_.connection_target) {
+          break;
+        }
         if (peer.addresses.empty() || host_.connection_to(peer.peer) ||
             dialling_.count(peer.peer) > 0) {
           continue;

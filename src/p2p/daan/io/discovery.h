@@ -60,6 +60,11 @@ struct DiscoveryConfig {
   std::chrono::seconds lookup_interval = kDefaultLookupInterval;            // of kNetworkNamespace
   std::chrono::seconds readvertise_interval = kDefaultReadvertiseInterval;  // every namespace
   std::size_t max_dials = kDefaultMaxDials;  // DAAN peers dialled per lookup
+  // Lookups dial only while fewer peers than this are connected (dials in flight counted), as
+  // the DHT dials the peers it learns (kad::DhtConfig::connection_target): the node passes the
+  // connection manager's low-water mark, so that discovery does not redial the peers a trim
+  // just closed. 0: no limit.
+  std::size_t connection_target = 0;
   // Where discovery reports what it does; per-peer events come at kDebug.
   std::function<void(DiscoveryLogLevel, const std::string&)> log;
 };
@@ -87,7 +92,7 @@ class Discovery {
 
   // With join_network: advertises kNetworkNamespace (retrying until the DHT has peers to take
   // it) and looks it up every lookup_interval, dialling up to max_dials providers we are not
-  // connected to. Call once.
+  // connected to (within connection_target). Call once.
   void start();
   // Ends the loops and gives up the operations in flight; later calls fail. Idempotent.
   void stop();

@@ -197,6 +197,33 @@ TEST_F(DaanDiscoveryTest, TheNetworkNamespaceConnectsDaanNodesThatOnlyKnowTheBoo
       << "the DHT's own dialling is off here";
 }
 
+TEST_F(DaanDiscoveryTest, TheNetworkLookupDialsOnlyBelowTheConnectionTarget) {
+  const auto a = add_node(DhtMode::kClient);
+  const auto bootstrap = add_node(DhtMode::kServer);
+  const auto c = add_node(DhtMode::kClient);
+  DiscoveryConfig config;
+  config.lookup_interval = 1s;
+  config.connection_target = 1;  // the bootstrap peer is enough
+  add_discovery(a, config);
+  add_discovery(c, config);
+  ASSERT_NO_FATAL_FAILURE(connect(a, bootstrap));
+  ASSERT_NO_FATAL_FAILURE(connect(c, bootstrap));
+
+  // Once A's record is at the bootstrap peer, C's lookups find A but dial nobody.
+  ASSERT_TRUE(run_until(io, [&] {
+    return provider_record_expiry(bootstrap, kNetworkNamespace, peers[a]->id()).has_value();
+  }));
+  const std::size_t lookups_before = discoveries[c]->stats().network_lookups;
+  ASSERT_TRUE(
+      run_until(io, [&] { return discoveries[c]->stats().network_lookups >= lookups_before + 2; }));
+  auto found = discover(c, std::string(kNetworkNamespace), 0);
+  ASSERT_TRUE(found) << found.error().message;
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0].peer, peers[a]->id());
+  EXPECT_EQ(discoveries[a]->stats().dials + discoveries[c]->stats().dials, 0u);
+  EXPECT_EQ(peers[c]->host().connection_to(peers[a]->id()), nullptr);
+}
+
 TEST_F(DaanDiscoveryTest, BadNamespacesAreRefused) {
   const auto node = add_node(DhtMode::kServer);
   add_discovery(node, quiet_config());
