@@ -20,8 +20,8 @@
 
 #include "node/identity.h"
 #include "p2p/connmgr/connection_manager.h"
-#include "p2p/daan/io/messenger.h"
 #include "p2p/daan/io/discovery.h"
+#include "p2p/daan/io/messenger.h"
 #include "p2p/kad/io/dht.h"
 #include "p2p/net/host.h"
 #include "p2p/rcmgr/resource_manager.h"
