@@ -30,6 +30,18 @@ std::string join_addresses(const std::vector<Multiaddr>& addresses) {
   return joined.empty() ? "none" : joined;
 }
 
+P2pLogLevel discovery_log_level(p2p::daan::DiscoveryLogLevel level) {
+  switch (level) {
+    case p2p::daan::DiscoveryLogLevel::kInfo:
+      return P2pLogLevel::kInfo;
+    case p2p::daan::DiscoveryLogLevel::kWarn:
+      return P2pLogLevel::kWarn;
+    case p2p::daan::DiscoveryLogLevel::kDebug:
+      break;
+  }
+  return P2pLogLevel::kDebug;
+}
+
 }  // namespace
 
 P2pNode::P2pNode(asio::io_context& io, P2pConfig config) : io_(io), config_(std::move(config)) {}
@@ -38,6 +50,7 @@ P2pNode::~P2pNode() {
   lifetime_.end();
   context_.relay_service.reset();
   context_.relay_client.reset();
+  context_.discovery.reset();
   context_.dht.reset();
   context_.messenger.reset();
   context_.host.reset();
@@ -53,6 +66,27 @@ Expected<std::unique_ptr<P2pNode>> P2pNode::start(asio::io_context& io, Identity
   }
   node->start_services();
   return node;
+}
+
+void P2pNode::log_peer_misbehaviour(std::string_view line) {
+  // Bad frames and refused streams are worth an operator's eye, but a peer can make any number
+  // of them: a few lines per window, then one line saying how many were left out.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - misbehaviour_window_start_ >= kMisbehaviourLogWindow) {
+    if (misbehaviour_suppressed_ > 0) {
+      log(P2pLogLevel::kInfo, std::to_string(misbehaviour_suppressed_) +
+                                  " more refused or malformed /daan streams were not logged");
+    }
+    misbehaviour_window_start_ = now;
+    misbehaviour_logged_ = 0;
+    misbehaviour_suppressed_ = 0;
+  }
+  if (misbehaviour_logged_ < kMaxMisbehaviourLinesPerWindow) {
+    ++misbehaviour_logged_;
+    log(P2pLogLevel::kInfo, std::string(line));
+  } else {
+    ++misbehaviour_suppressed_;
+  }
 }
 
 void P2pNode::log(P2pLogLevel level, const std::string& message) const {
@@ -98,6 +132,8 @@ Expected<void> P2pNode::assemble(Identity identity) {
   if (config_.daan_sink != nullptr) {
     context_.messenger = std::make_unique<p2p::daan::Messenger>(*context_.host, config_.daan_limits,
                                                                 *config_.daan_sink);
+    context_.messenger->set_log(
+        lifetime_.guard([this](std::string_view line) { log_peer_misbehaviour(line); }));
   }
 
   if (config_.dht) {
@@ -105,6 +141,19 @@ Expected<void> P2pNode::assemble(Identity identity) {
     dht_config.mode = *config_.dht;
     dht_config.connection_target = config_.connection_limits.low_water;
     context_.dht = std::make_unique<p2p::kad::Dht>(*context_.host, io_.get_executor(), dht_config);
+    if (config_.daan_discovery) {
+      p2p::daan::DiscoveryConfig discovery_config = *config_.daan_discovery;
+      // As the DHT's: below the low-water mark only, so that no trimmed peer is redialled.
+      discovery_config.connection_target = config_.connection_limits.low_water;
+      if (!discovery_config.log) {
+        discovery_config.log =
+            lifetime_.guard([this](p2p::daan::DiscoveryLogLevel level, const std::string& message) {
+              log(discovery_log_level(level), "discovery: " + message);
+            });
+      }
+      context_.discovery = std::make_unique<p2p::daan::Discovery>(*context_.host, *context_.dht,
+                                                                  std::move(discovery_config));
+    }
   }
   if (config_.relay_client) {
     context_.relay_client = std::make_unique<p2p::relay::RelayClient>(*context_.host);
@@ -135,6 +184,8 @@ void P2pNode::start_services() {
   // Before any connection exists, so that identify advertises the DHT protocol from the first.
   if (context_.messenger) context_.messenger->start();
   if (context_.dht) context_.dht->start();
+  // Its first attempts find no DHT peer; it retries as peers are identified.
+  if (context_.discovery) context_.discovery->start();
   if (context_.relay_client) {
     context_.relay_client->on_addresses_changed(lifetime_.guard(
         [this](const std::vector<Multiaddr>& relayed) { relayed_addresses_changed(relayed); }));
@@ -181,6 +232,8 @@ bool P2pNode::stop() {
   stop_requested_->notify();
   if (trim_timer_) trim_timer_->cancel();
   if (context_.messenger) context_.messenger->stop();
+  // Before the DHT, so that no renewal or lookup starts on a stopped DHT.
+  if (context_.discovery) context_.discovery->stop();
   if (context_.dht) context_.dht->stop();
   if (context_.relay_client) {
     for (const auto& relay : kept_relays_)
