@@ -297,7 +297,10 @@ export function readFrame (stream, { signal, maxFrameSize = MAX_FRAME_SIZE } = {
       if (need >= 0 && have >= FRAME_LENGTH_BYTES + need) {
         const all = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, have)
         finish(null, all.subarray(FRAME_LENGTH_BYTES, FRAME_LENGTH_BYTES + need))
+        return
       }
+      // 'end' came before these bytes (see below) and comes only once: this was all there is.
+      if (stream.readableEnded && stream.readBufferLength === 0) onEnd()
     }
     const onEnd = () => {
       if (wasReset(stream)) { finish(new StreamResetError(`the peer reset the stream after ${have} bytes`)); return }
@@ -311,6 +314,12 @@ export function readFrame (stream, { signal, maxFrameSize = MAX_FRAME_SIZE } = {
     stream.addEventListener('message', onMessage)
     stream.addEventListener('end', onEnd)
     stream.addEventListener('close', onClose)
+    // A peer that negotiates the protocol optimistically (go-libp2p's lazy multistream-select,
+    // ours) may send the protocol, the frame and its FIN at once: js-libp2p's multistream
+    // handler takes all of it, the stream dispatches 'end' then, and the frame's bytes are put
+    // back into the read buffer afterwards, delivered once a 'message' listener is added (as
+    // just now). Only an empty buffer means the stream ended without them.
+    if (stream.readBufferLength > 0) return
     if (stream.readableEnded) onEnd()
     else if (stream.status !== 'open') onClose({})
   })
