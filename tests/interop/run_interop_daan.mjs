@@ -602,16 +602,31 @@ describe('daan js-libp2p <-> our daemon', { timeout: 150_000, skip: DAEMON ? fal
     for (const l of lines) t.diagnostic(`log: ${l}`)
   }))
 
+  // Our node advertises /daan/1.0.0 by itself a moment after it starts: to the js peer when it is
+  // connected by then (ADD_PROVIDER from us), and in its own provider store in any case. A js
+  // peer that joins afterwards, connected to our node only, has nothing in its store: its lookup
+  // starts with GET_PROVIDERS to our node.
   test('DHT: js kad-dht finds our node as a provider of /daan/1.0.0', withDiagnostics(async (t) => {
-    const found = await retry(`js findProviders(${NETWORK_NAMESPACE}) to list our node`, DHT_WAIT_S, async () => {
-      const r = await js.cmd('find', { namespace: NETWORK_NAMESPACE, limit: 1, timeout: 5 })
+    const findUs = (peer) => retry(`js findProviders(${NETWORK_NAMESPACE}) to list our node`, DHT_WAIT_S, async () => {
+      const r = await peer.cmd('find', { namespace: NETWORK_NAMESPACE, limit: 1, timeout: 5 })
       assert.ok(r.ok, r.error)
       const us = r.providers.find(p => p.id === ours.peer)
       assert.ok(us, `providers ${JSON.stringify(r.providers)} include ${ours.peer}`)
+      assert.ok(us.addrs.map(stripP2p).includes(stripP2p(ours.addr)), `with our address ${stripP2p(ours.addr)}: ${JSON.stringify(us.addrs)}`)
       return us
     })
-    assert.ok(found.addrs.map(stripP2p).includes(stripP2p(ours.addr)), `with our address ${stripP2p(ours.addr)}: ${JSON.stringify(found.addrs)}`)
-    t.diagnostic(`found our node at ${found.addrs.join(' ')}`)
+    const found = await findUs(js)
+    t.diagnostic(`the js peer found our node at ${found.addrs.join(' ')}`)
+
+    const late = await DaanPeer.start('--listen', 'none')
+    try {
+      const dial = await late.cmd('dial', { addr: ours.addr, timeout: 10 })
+      assert.ok(dial.ok, dial.error)
+      const again = await findUs(late)
+      t.diagnostic(`a js peer that joined later found our node at ${again.addrs.join(' ')}`)
+    } finally {
+      await late.stop()
+    }
   }))
 
   test('DHT: our discover finds a js provider of /daan/capability/js-test', withDiagnostics(async (t) => {
