@@ -65,13 +65,14 @@ DhtProvider own_provider_record(const Host& host) {
   return provider;
 }
 
-// The local providers of a key, at most `count` (0: all), as DhtProviders.
+// The local providers of a key, at most `count` (0: all), as DhtProviders. The store keeps the
+// addresses as peers announced them (js-libp2p's end in /p2p/<its ID>).
 std::vector<DhtProvider> local_providers(ProviderStore& store, const Bytes& key,
                                          std::size_t count) {
   std::vector<DhtProvider> result;
   for (auto& provider : store.get(key, std::chrono::system_clock::now())) {
     if (count != 0 && result.size() >= count) break;
-    result.push_back(DhtProvider{std::move(provider.id), std::move(provider.addrs)});
+    result.push_back(sanitized_provider(Peer{std::move(provider.id), std::move(provider.addrs)}));
   }
   return result;
 }

@@ -93,8 +93,16 @@ asio::awaitable<Expected<std::optional<Message>>> exchange(
   co_return std::move(*decoded);
 }
 
-// A provider as announced, made fit to hand out: without /p2p/ (a /p2p/ naming another peer
-// drops the address), at most kMaxProviderAddrs addresses, no duplicates.
+Message lookup_request(MessageType type, const Bytes& target) {
+  Message request;
+  request.type = type;
+  request.key = target;
+  request.cluster_level_raw = 1;  // as go writes it (cluster level 0, stored plus one)
+  return request;
+}
+
+}  // namespace
+
 DhtProvider sanitized_provider(Peer peer) {
   DhtProvider provider{std::move(peer.id), {}};
   for (auto& address : peer.addrs) {
@@ -112,16 +120,6 @@ DhtProvider sanitized_provider(Peer peer) {
   }
   return provider;
 }
-
-Message lookup_request(MessageType type, const Bytes& target) {
-  Message request;
-  request.type = type;
-  request.key = target;
-  request.cluster_level_raw = 1;  // as go writes it (cluster level 0, stored plus one)
-  return request;
-}
-
-}  // namespace
 
 // What one lookup shares with its queries, which may outlive it (abandoned at the deadline).
 struct DhtClient::LookupState {

@@ -49,6 +49,10 @@ struct DhtProvider {
 
   bool operator==(const DhtProvider&) const = default;
 };
+// A provider as announced (by ADD_PROVIDER, or in a GET_PROVIDERS answer), made fit to hand
+// out: without /p2p/ (a /p2p/ naming another peer drops the address), at most kMaxProviderAddrs
+// addresses, no duplicates.
+DhtProvider sanitized_provider(Peer peer);
 // Called once per new provider as a walk finds it, on the network thread. It must not destroy
 // the client (or the Dht owning it).
 using DhtProviderCallback = std::function<void(const DhtProvider&)>;

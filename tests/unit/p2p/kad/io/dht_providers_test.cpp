@@ -259,6 +259,30 @@ TEST_F(DhtProvidersTest, ExpiredProvidersAreNotReturned) {
   EXPECT_EQ((*found)[0].id, fresh.peer_id);
 }
 
+TEST_F(DhtProvidersTest, ProvidersFromOurOwnStoreComeWithoutP2p) {
+  // js-libp2p announces its addresses with /p2p/<its ID>; the store keeps them as announced, and
+  // what find_providers hands out is as a walk's answers are: without it, and without addresses
+  // naming another peer.
+  add_host();
+  const Bytes key = text_bytes("content a js peer provides");
+  const LocalIdentity provider = make_identity();
+  const LocalIdentity other = make_identity();
+  const Multiaddr plain = peers[0]->listen_address();
+  ASSERT_TRUE(dhts[0]->server().providers().add(
+      key, provider.peer_id,
+      {plain.with_peer_id(provider.peer_id), plain.with_peer_id(other.peer_id)},
+      std::chrono::system_clock::now()));
+
+  auto found = find(0, key, 0);
+  ASSERT_TRUE(found) << found.error().message;
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0].id, provider.peer_id);
+  std::vector<std::string> addresses;
+  for (const auto& address : (*found)[0].addresses)
+    addresses.push_back(address.to_string());
+  EXPECT_EQ(addresses, std::vector<std::string>{plain.to_string()});
+}
+
 TEST_F(DhtProvidersTest, TheDeadlineOrTheCallerEndsAFind) {
   add_host();
   add_host(/*request_timeout=*/1h);
