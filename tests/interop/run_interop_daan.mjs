@@ -519,7 +519,7 @@ describe('daan js-libp2p <-> our daemon', { timeout: 150_000, skip: DAEMON ? fal
       assert.equal(failed.answer, 'error')
       assert.equal(failed.text, 'the agent says no')
       assert.equal(failed.request_id, 5)
-      t.diagnostic(`served round trip ${answered.ms.toFixed(1)} ms`)
+      t.diagnostic(`served round trip ${answered.ms.toFixed(1)} ms (${n} request(s) until the agent was registered)`)
     } finally {
       call.cancel()
       await Promise.race([ended, sleep(2000)])
