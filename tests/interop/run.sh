@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# js-libp2p interop tests: run_interop.mjs (connections, streams) and run_interop_dht_relay.mjs
-# (Kademlia DHT, circuit relay v2). Env: AN_P2P_TOOL (our C++ peer tool; unset = js<->js),
-# AGENTNETWORK_BIN (our daemon; unset = daemon cases skipped, and the DHT/relay cases run
-# js<->js). Exit code = test result.
+# js-libp2p interop tests: run_interop.mjs (connections, streams), run_interop_dht_relay.mjs
+# (Kademlia DHT, circuit relay v2) and run_interop_daan.mjs (/daan messaging, js<->js).
+# Env: AN_P2P_TOOL (our C++ peer tool; unset = js<->js), AGENTNETWORK_BIN (our daemon; unset =
+# daemon cases skipped, and the DHT/relay cases run js<->js). Exit code = test result.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -17,4 +17,4 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 
-exec node --import ./polyfill.mjs --test --test-concurrency=1 --test-reporter=spec run_interop.mjs run_interop_dht_relay.mjs "$@"
+exec node --import ./polyfill.mjs --test --test-concurrency=1 --test-reporter=spec run_interop.mjs run_interop_dht_relay.mjs run_interop_daan.mjs "$@"
