@@ -37,16 +37,18 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DAN_SANITIZE=ON
 
 # Code whose state is shared between threads (the log file written by every logging thread and
-# by raw stdout/stderr writers) also runs under ThreadSanitizer. The control API server is not
+# by raw stdout/stderr writers; the agents' inbox, whose writer thread commits what the network
+# thread queues while gRPC's threads list and remove) also runs under ThreadSanitizer. The control API server is not
 # in this run: Debian's gRPC is not built with TSan, so TSan cannot see gRPC's own
 # synchronisation and reports its internals; the server keeps P2P state on the network thread
 # and shares one mutex-guarded structure per WatchPeers stream, exercised by the ASan run.
 stage build build-tsan
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAN_TSAN=ON -DAN_WERROR=ON
-cmake --build build-tsan -j "$jobs" --target daemon_tests
+cmake --build build-tsan -j "$jobs" --target daemon_tests store_tests
 stage test build-tsan
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-  ctest --test-dir build-tsan --output-on-failure -j "$jobs" -R '^(LogFileTest|LogReaderTest|FilesPosixTest|PlatformFilesTest)\.'
+  ctest --test-dir build-tsan --output-on-failure -j "$jobs" \
+  -R '^(LogFileTest|LogReaderTest|FilesPosixTest|PlatformFilesTest|InboxTest)\.'
 
 # Every wire parser gets a short libFuzzer run (clang, ASan+UBSan).
 stage fuzz

@@ -55,6 +55,27 @@ Expected<std::unique_ptr<P2pNode>> P2pNode::start(asio::io_context& io, Identity
   return node;
 }
 
+void P2pNode::log_peer_misbehaviour(std::string_view line) {
+  // Bad frames and refused streams are worth an operator's eye, but a peer can make any number
+  // of them: a few lines per window, then one line saying how many were left out.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - misbehaviour_window_start_ >= kMisbehaviourLogWindow) {
+    if (misbehaviour_suppressed_ > 0) {
+      log(P2pLogLevel::kInfo, std::to_string(misbehaviour_suppressed_) +
+                                  " more refused or malformed /daan streams were not logged");
+    }
+    misbehaviour_window_start_ = now;
+    misbehaviour_logged_ = 0;
+    misbehaviour_suppressed_ = 0;
+  }
+  if (misbehaviour_logged_ < kMaxMisbehaviourLinesPerWindow) {
+    ++misbehaviour_logged_;
+    log(P2pLogLevel::kInfo, std::string(line));
+  } else {
+    ++misbehaviour_suppressed_;
+  }
+}
+
 void P2pNode::log(P2pLogLevel level, const std::string& message) const {
   if (config_.log) config_.log(level, message);
 }
@@ -98,6 +119,8 @@ Expected<void> P2pNode::assemble(Identity identity) {
   if (config_.daan_sink != nullptr) {
     context_.messenger = std::make_unique<p2p::daan::Messenger>(*context_.host, config_.daan_limits,
                                                                 *config_.daan_sink);
+    context_.messenger->set_log(
+        lifetime_.guard([this](std::string_view line) { log_peer_misbehaviour(line); }));
   }
 
   if (config_.dht) {

@@ -32,6 +32,10 @@ namespace an::node {
 
 enum class P2pLogLevel { kDebug, kInfo, kWarn };
 
+// Lines about peers' refused or malformed /daan streams logged per window; the rest are counted.
+inline constexpr std::size_t kMaxMisbehaviourLinesPerWindow = 20;
+inline constexpr std::chrono::seconds kMisbehaviourLogWindow{10};
+
 struct P2pConfig {
   std::string agent_version;
   // Offered in this order of preference (protocol IDs).
@@ -129,6 +133,7 @@ class P2pNode {
   void relayed_addresses_changed(const std::vector<p2p::Multiaddr>& relayed);
   asio::awaitable<void> keep_bootstrap_connected(p2p::Multiaddr address, p2p::PeerId peer);
   void log(P2pLogLevel level, const std::string& message) const;
+  void log_peer_misbehaviour(std::string_view line);
 
   asio::io_context& io_;
   P2pConfig config_;
@@ -143,6 +148,9 @@ class P2pNode {
   std::unique_ptr<p2p::net::Signal> stop_requested_;
   std::unique_ptr<asio::steady_timer> trim_timer_;
   bool stopping_ = false;
+  std::chrono::steady_clock::time_point misbehaviour_window_start_{};
+  std::size_t misbehaviour_logged_ = 0;
+  std::size_t misbehaviour_suppressed_ = 0;
   p2p::net::Lifetime lifetime_;
 };
 

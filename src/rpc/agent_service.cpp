@@ -8,12 +8,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::int64_t unix_ms_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 void describe_message(const store::StoredMessage& message, v1::InboxMessage& out) {
   out.set_id(message.id);
   out.set_from(message.from);

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -9,6 +10,7 @@
 #include <deque>
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -40,9 +42,16 @@ constexpr const char* kCreateSchema =
     " received_at_ms INTEGER NOT NULL,"
     " payload BLOB NOT NULL)";
 
+// Messages committed in one transaction at most: enough to make the sync's cost per message
+// small, few enough that list and remove, which wait for a commit, are not held up long.
+constexpr std::size_t kMaxMessagesPerCommit = 1000;
+
+// SQLite keeps recent commits in FILE-wal beside the file: moved without it, a file loses them,
+// and a new inbox would replay the old log into itself.
+constexpr const char* kWithItsLog = " (with its -wal and -shm files, if any)";
 constexpr const char* kLeaveUntouched =
-    "; the file was left untouched: move it aside (or restore it from a backup) to start with an "
-    "empty inbox";
+    "; the file was left untouched: move it aside (with its -wal and -shm files, if any) or "
+    "restore it from a backup to start with an empty inbox";
 
 class InboxErrorCategory final : public std::error_category {
  public:
@@ -212,7 +221,8 @@ Expected<ExistingFile> inspect(const std::filesystem::path& file) {
     return fail_inbox(InboxErrc::kNotAnInbox,
                       "'" + file.string() +
                           "' is an SQLite database but not an agentnetwork inbox; it was left "
-                          "untouched: move it elsewhere, or choose another data directory");
+                          "untouched: move it elsewhere" +
+                          kWithItsLog + ", or choose another data directory");
   }
   if (*version > kSchemaVersion) {
     return fail_inbox(InboxErrc::kUnsupportedSchema,
@@ -222,7 +232,8 @@ Expected<ExistingFile> inspect(const std::filesystem::path& file) {
                           std::to_string(*version) + ", this version reads " +
                           std::to_string(kSchemaVersion) +
                           "); it was left untouched: run the newer version, or move the file "
-                          "aside to start with an empty inbox");
+                          "aside" +
+                          kWithItsLog + " to start with an empty inbox");
   }
   auto verdict = query_text(db->get(), "PRAGMA quick_check");
   if (!verdict) return check(verdict.error());
@@ -264,6 +275,9 @@ struct Inbox::State {
   Statement select_after;
   Statement payload_size;
   Statement delete_one;
+  // Prepared once: parsing them for every commit costs as much as the rest of a small append.
+  Statement begin_transaction;
+  Statement commit_transaction;
   // Stored messages and their payload bytes; written under db_mutex, read by counts() at any
   // time.
   std::atomic<std::uint64_t> messages{0};
@@ -279,9 +293,18 @@ struct Inbox::State {
 
   void run_writer();
   void commit_group(std::deque<PendingAppend>& group);
-  Expected<void> begin() { return execute(db.get(), "BEGIN IMMEDIATE"); }
-  Expected<void> commit() { return execute(db.get(), "COMMIT"); }
-  void rollback() { (void)execute(db.get(), "ROLLBACK"); }
+  Expected<void> begin() { return step_once(begin_transaction.get(), "BEGIN IMMEDIATE"); }
+  Expected<void> commit() { return step_once(commit_transaction.get(), "COMMIT"); }
+  // Ends a transaction that failed; without one it does nothing.
+  void rollback() {
+    if (sqlite3_get_autocommit(db.get()) == 0) (void)execute(db.get(), "ROLLBACK");
+  }
+  Expected<void> step_once(sqlite3_stmt* statement, const char* what) {
+    const int result = sqlite3_step(statement);
+    sqlite3_reset(statement);
+    if (result != SQLITE_DONE) return sqlite_failure(db.get(), result, what);
+    return {};
+  }
 };
 
 Expected<std::unique_ptr<Inbox>> Inbox::open(const std::filesystem::path& file,
@@ -341,6 +364,8 @@ Expected<std::unique_ptr<Inbox>> Inbox::open(const std::filesystem::path& file,
        "ORDER BY id LIMIT ?"},
       {&state->payload_size, "SELECT length(payload) FROM messages WHERE id = ?"},
       {&state->delete_one, "DELETE FROM messages WHERE id = ?"},
+      {&state->begin_transaction, "BEGIN IMMEDIATE"},
+      {&state->commit_transaction, "COMMIT"},
   };
   for (const auto& [target, sql] : statements) {
     auto statement = prepare(raw, sql);
@@ -401,7 +426,10 @@ void Inbox::State::run_writer() {
       std::unique_lock lock(queue_mutex);
       queue_changed.wait(lock, [&] { return stopping || !queue.empty(); });
       if (queue.empty()) return;  // stopping, and everything queued is done
-      group.swap(queue);
+      const std::size_t taken = std::min(queue.size(), kMaxMessagesPerCommit);
+      std::move(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(taken),
+                std::back_inserter(group));
+      queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(taken));
     }
     commit_group(group);
     group.clear();

@@ -20,5 +20,8 @@ void noise(const std::uint8_t* data, std::size_t size);
 void mplex(const std::uint8_t* data, std::size_t size);
 // A yamux responder session that accepts and consumes whatever arrives.
 void yamux(const std::uint8_t* data, std::size_t size);
+// A /daan frame: the input as a JSON body, and as a 4-byte length prefix plus body. Whatever
+// decodes must encode again and decode to the same frame.
+void daan_frame(const std::uint8_t* data, std::size_t size);
 
 }  // namespace an::fuzz

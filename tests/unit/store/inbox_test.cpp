@@ -14,6 +14,12 @@
 #include <thread>
 #include <vector>
 
+#if !defined(_WIN32)
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
+
 #include "support/temp_dir.h"
 
 namespace an::store {
@@ -299,6 +305,40 @@ TEST(InboxTest, ConcurrentAsyncAppendsAreAllStored) {
 }
 
 // Readers and removers on other threads while the writer commits.
+#if !defined(_WIN32)
+// kill -9 right after `done`: what was reported stored is there when the inbox is opened again
+// (and the log the killed process left behind does not make the file look foreign or damaged).
+TEST(InboxTest, StoredMessagesSurviveKill) {
+  test::TempDir dir;
+  const auto file = dir.path() / "inbox.db";
+  constexpr int kMessages = 20;
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto inbox = Inbox::open(file, {});
+    if (!inbox) ::_exit(3);
+    for (int i = 0; i < kMessages; ++i) {
+      if (!(*inbox)->append(message_of("before kill " + std::to_string(i)))) ::_exit(4);
+    }
+    ::kill(::getpid(), SIGKILL);
+    ::_exit(5);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+  EXPECT_TRUE(fs::exists(dir.path() / "inbox.db-wal"));
+
+  auto inbox = open_inbox(file);
+  ASSERT_TRUE(inbox);
+  EXPECT_EQ(inbox->counts().messages, static_cast<std::uint64_t>(kMessages));
+  auto listed = inbox->list(0, 100);
+  ASSERT_TRUE(listed.has_value());
+  ASSERT_EQ(listed->size(), static_cast<std::size_t>(kMessages));
+  EXPECT_EQ(text_of(listed->back()), "before kill " + std::to_string(kMessages - 1));
+}
+#endif
+
 TEST(InboxTest, ListAndRemoveAlongsideTheWriter) {
   test::TempDir dir;
   auto inbox = open_inbox(dir.path() / "inbox.db");
