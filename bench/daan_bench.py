@@ -712,9 +712,6 @@ def report(s, r, args, context, problems, notes):
         value = s["ratio.inbox_append_vs_sqlite"]
         w(f"| durable inbox vs SQLite's insert rate, one at a time | ≥ 80% | "
           f"{value * 100:.0f}% | {mark(value >= GOALS['inbox_vs_sqlite'])} |")
-        value = s["ratio.inbox_group_vs_sqlite"]
-        w(f"| the same, {args.concurrency} producers (group commit) | ≥ 80% | "
-          f"{value * 100:.0f}% | {mark(value >= GOALS['inbox_vs_sqlite'])} |")
     w("")
     health = s.get("health") or {}
     nodes = ", ".join(f"{name} {'running' if h['running'] else '**gone**'} ({h['warnings']} "
