@@ -30,6 +30,18 @@ std::string join_addresses(const std::vector<Multiaddr>& addresses) {
   return joined.empty() ? "none" : joined;
 }
 
+P2pLogLevel discovery_log_level(p2p::daan::DiscoveryLogLevel level) {
+  switch (level) {
+    case p2p::daan::DiscoveryLogLevel::kInfo:
+      return P2pLogLevel::kInfo;
+    case p2p::daan::DiscoveryLogLevel::kWarn:
+      return P2pLogLevel::kWarn;
+    case p2p::daan::DiscoveryLogLevel::kDebug:
+      break;
+  }
+  return P2pLogLevel::kDebug;
+}
+
 }  // namespace
 
 P2pNode::P2pNode(asio::io_context& io, P2pConfig config) : io_(io), config_(std::move(config)) {}
@@ -38,6 +50,7 @@ P2pNode::~P2pNode() {
   lifetime_.end();
   context_.relay_service.reset();
   context_.relay_client.reset();
+  context_.discovery.reset();
   context_.dht.reset();
   context_.messenger.reset();
   context_.host.reset();
@@ -128,6 +141,19 @@ Expected<void> P2pNode::assemble(Identity identity) {
     dht_config.mode = *config_.dht;
     dht_config.connection_target = config_.connection_limits.low_water;
     context_.dht = std::make_unique<p2p::kad::Dht>(*context_.host, io_.get_executor(), dht_config);
+    if (config_.daan_discovery) {
+      p2p::daan::DiscoveryConfig discovery_config = *config_.daan_discovery;
+      // As the DHT's: below the low-water mark only, so that no trimmed peer is redialled.
+      discovery_config.connection_target = config_.connection_limits.low_water;
+      if (!discovery_config.log) {
+        discovery_config.log =
+            lifetime_.guard([this](p2p::daan::DiscoveryLogLevel level, const std::string& message) {
+              log(discovery_log_level(level), "discovery: " + message);
+            });
+      }
+      context_.discovery = std::make_unique<p2p::daan::Discovery>(*context_.host, *context_.dht,
+                                                                  std::move(discovery_config));
+    }
   }
   if (config_.relay_client) {
     context_.relay_client = std::make_unique<p2p::relay::RelayClient>(*context_.host);
@@ -158,6 +184,8 @@ void P2pNode::start_services() {
   // Before any connection exists, so that identify advertises the DHT protocol from the first.
   if (context_.messenger) context_.messenger->start();
   if (context_.dht) context_.dht->start();
+  // Its first attempts find no DHT peer; it retries as peers are identified.
+  if (context_.discovery) context_.discovery->start();
   if (context_.relay_client) {
     context_.relay_client->on_addresses_changed(lifetime_.guard(
         [this](const std::vector<Multiaddr>& relayed) { relayed_addresses_changed(relayed); }));
@@ -204,6 +232,8 @@ bool P2pNode::stop() {
   stop_requested_->notify();
   if (trim_timer_) trim_timer_->cancel();
   if (context_.messenger) context_.messenger->stop();
+  // Before the DHT, so that no renewal or lookup starts on a stopped DHT.
+  if (context_.discovery) context_.discovery->stop();
   if (context_.dht) context_.dht->stop();
   if (context_.relay_client) {
     for (const auto& relay : kept_relays_)

@@ -1,9 +1,10 @@
 // The P2P side of a node, assembled in one place (the composition root, as Bitcoin Core's
 // NodeContext): the Host with its identify and ping services, the connection manager, the
-// Kademlia DHT, the circuit relay client and hop service, bootstrap peers kept connected and
-// relays kept reserved. The daemon (node.cpp) and the p2pd mode (p2pd_process.cpp) differ only in
-// the P2pConfig they pass and in what they do with the events. A new protocol's service is
-// constructed, started and stopped here, in the order of P2pContext's members.
+// Kademlia DHT, DAAN discovery on it, the circuit relay client and hop service, bootstrap peers
+// kept connected and relays kept reserved. The daemon (node.cpp) and the p2pd mode
+// (p2pd_process.cpp) differ only in the P2pConfig they pass and in what they do with the events. A
+// new protocol's service is constructed, started and stopped here, in the order of P2pContext's
+// members.
 //
 // Network thread only: start, stop, the callbacks and destruction happen on the io_context's
 // thread.
@@ -19,6 +20,7 @@
 
 #include "node/identity.h"
 #include "p2p/connmgr/connection_manager.h"
+#include "p2p/daan/io/discovery.h"
 #include "p2p/daan/io/messenger.h"
 #include "p2p/kad/io/dht.h"
 #include "p2p/net/host.h"
@@ -47,6 +49,9 @@ struct P2pConfig {
   std::vector<p2p::Multiaddr> announce;
   // nullopt: no DHT.
   std::optional<p2p::kad::DhtMode> dht;
+  // DAAN discovery on the DHT (advertise and look up namespaces, join the DAAN network); only
+  // with a DHT. nullopt: none. Its log callback, when unset, is the node's.
+  std::optional<p2p::daan::DiscoveryConfig> daan_discovery;
   p2p::connmgr::Limits connection_limits;
   // What peers may make the node hold (docs/security.md); bootstrap peers and the relays in use
   // are added to its allow list.
@@ -83,6 +88,7 @@ struct P2pContext {
   std::unique_ptr<p2p::net::Host> host;
   std::unique_ptr<p2p::daan::Messenger> messenger;
   std::unique_ptr<p2p::kad::Dht> dht;
+  std::unique_ptr<p2p::daan::Discovery> discovery;
   std::unique_ptr<p2p::relay::RelayClient> relay_client;
   std::unique_ptr<p2p::relay::RelayService> relay_service;
 };
@@ -105,6 +111,8 @@ class P2pNode {
   p2p::kad::Dht* dht() { return context_.dht.get(); }
   // Null when P2pConfig::daan_sink is.
   p2p::daan::Messenger* messenger() { return context_.messenger.get(); }
+  // Null without a DHT or when P2pConfig::daan_discovery is unset.
+  p2p::daan::Discovery* discovery() { return context_.discovery.get(); }
   p2p::connmgr::ConnectionManager& connection_manager() { return *context_.connection_manager; }
   p2p::rcmgr::ResourceManager& resources() { return *context_.resources; }
   // The listen addresses as told to peers (without /p2p/), relayed ones included.

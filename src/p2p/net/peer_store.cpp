@@ -114,6 +114,33 @@ void PeerStore::add_address(const PeerId& peer, const Multiaddr& address) {
   cap_addresses(addresses, found->second.connected);
 }
 
+void PeerStore::learn_addresses(const PeerId& peer, const std::vector<Multiaddr>& addresses,
+                                Clock::time_point now) {
+  if (addresses.empty()) return;
+  auto [found, created] = peers_.try_emplace(peer);
+  Entry& entry = found->second;
+  auto& known = entry.info.addresses;
+  for (const auto& address : addresses) {
+    if (std::find(known.begin(), known.end(), address) == known.end()) known.push_back(address);
+  }
+  cap_addresses(known, entry.connected);
+  if (created) {
+    if (known.empty()) {  // every address was over the per-address cap
+      peers_.erase(found);
+      return;
+    }
+    entry.last_seen = now;
+    make_evictable(found->first, entry);
+    enforce_count();
+  } else if (entry.evictable) {
+    // Fresh news of the peer: it expires counting from now.
+    evictable_.erase(*entry.evictable);
+    entry.evictable.reset();
+    entry.last_seen = now;
+    make_evictable(found->first, entry);
+  }
+}
+
 const PeerInfo* PeerStore::record_identify(const PeerId& peer, IdentifyRecord learned) {
   auto found = peers_.find(peer);
   if (found == peers_.end() || !found->second.connected) return nullptr;

@@ -99,6 +99,12 @@ class PeerStore {
 
   // An address the peer was reached at, put first. Ignored for peers without an entry.
   void add_address(const PeerId& peer, const Multiaddr& address);
+  // Addresses learned about a peer from a third party (a DHT provider record), so that it can be
+  // dialled by ID later. Ones not known yet go after the known ones, within the caps. A peer
+  // without an entry gets one, unconnected: it expires and is evicted like a disconnected peer's,
+  // counting from `now` (as go keeps such addresses for a while: peerstore.TempAddrTTL).
+  void learn_addresses(const PeerId& peer, const std::vector<Multiaddr>& addresses,
+                       Clock::time_point now);
   // Records identify of a connected peer within the caps; the entry, or null when the peer is
   // not connected (its answer came after the connection closed: nothing is kept).
   const PeerInfo* record_identify(const PeerId& peer, IdentifyRecord learned);

@@ -126,6 +126,47 @@ TEST(PeerStore, AnAddedAddressIsNotDuplicated) {
   EXPECT_EQ(store.find(peer)->addresses, (std::vector<Multiaddr>{tcp_address(1), tcp_address(2)}));
 }
 
+TEST(PeerStore, LearnedAddressesMakeAnUnconnectedEntryThatExpires) {
+  PeerStore store;
+  const PeerId peer = peer_number(1);
+  store.learn_addresses(peer, {}, kStart);  // nothing to keep: no entry
+  EXPECT_EQ(store.find(peer), nullptr);
+  store.learn_addresses(peer, {tcp_address(1), tcp_address(2)}, kStart);
+  ASSERT_NE(store.find(peer), nullptr);
+  EXPECT_EQ(store.find(peer)->addresses, (std::vector<Multiaddr>{tcp_address(1), tcp_address(2)}));
+  EXPECT_FALSE(store.is_connected(peer));
+  EXPECT_EQ(store.evictable_size(), 1u);
+
+  // Learned again later: new addresses go after the known ones and the clock restarts.
+  store.learn_addresses(peer, {tcp_address(3), tcp_address(1)}, kStart + 10min);
+  EXPECT_EQ(store.find(peer)->addresses,
+            (std::vector<Multiaddr>{tcp_address(1), tcp_address(2), tcp_address(3)}));
+  store.expire(kStart + 15min);
+  ASSERT_NE(store.find(peer), nullptr);
+  store.expire(kStart + 25min);
+  EXPECT_EQ(store.find(peer), nullptr);
+  EXPECT_EQ(store.evictable_size(), 0u);
+}
+
+TEST(PeerStore, LearnedAddressesKeepTheUnconnectedCapsAndSpareConnectedPeers) {
+  PeerStore store;
+  const PeerId stranger = peer_number(1);
+  store.learn_addresses(stranger, tcp_addresses(30), kStart);
+  EXPECT_EQ(store.find(stranger)->addresses.size(), 20u);
+  // Only oversized addresses: nothing worth an entry.
+  const PeerId oversized = peer_number(2);
+  store.learn_addresses(oversized, {many_components(100)}, kStart);
+  EXPECT_EQ(store.find(oversized), nullptr);
+
+  const PeerId connected = peer_number(3);
+  connect_at(store, connected, 7);
+  store.learn_addresses(connected, {tcp_address(8)}, kStart);
+  EXPECT_EQ(store.find(connected)->addresses,
+            (std::vector<Multiaddr>{tcp_address(7), tcp_address(8)}));
+  store.expire(kStart + 1h);
+  EXPECT_NE(store.find(connected), nullptr) << "a connected peer never expires";
+}
+
 TEST(PeerStore, AddressesFitTheirByteBudgetAndOversizedAddressesAreDropped) {
   PeerStore store;
   const auto& limits = store.limits();
