@@ -631,7 +631,10 @@ def report(s, r, args, context, problems, notes):
     w("# Agent messaging benchmark (/daan, agent to agent through the API)\n")
     w(f"{context['cpu']} ×{context['cpus']}, build {context['build_type']}; data directories on "
       f"{context['filesystem']}; CPUs {context['busy_before'] * 100:.0f}% busy before the run and "
-      f"{context['busy_after'] * 100:.0f}% after (other work); {context['elapsed']:.0f} s. "
+      f"{context['busy_after'] * 100:.0f}% after (other work); 1-minute load average "
+      f"{context['loadavg_before']:.1f} at the start, {context['loadavg_after']:.1f} at the end "
+      f"(this run's processes included); "
+      f"{context['elapsed']:.0f} s. "
       f"Medians of {args.runs} run(s), min–max beside them; each case {args.count} operations "
       f"or {args.seconds:g} s, {args.concurrency} in flight.\n")
     w(f"Ours: two nodes on 127.0.0.1, an agent on each (an-agent-load, one gRPC channel over the "
@@ -790,6 +793,7 @@ def main():
                "filesystem": filesystem_type(workdir),
                "js": js_versions() if js_enabled else "skipped"}
     context["busy_before"] = busy_fraction()
+    context["loadavg_before"] = os.getloadavg()[0]
     if context["busy_before"] > 0.10:
         log(f"warning: the CPUs are {context['busy_before'] * 100:.0f}% busy with other work")
     bench = Bench(args, workdir)
@@ -816,6 +820,7 @@ def main():
     if failed is not None:
         sys.exit(f"daan_bench failed: {failed}\n(data directories and logs kept in {workdir})")
     context["elapsed"] = time.monotonic() - begin
+    context["loadavg_after"] = os.getloadavg()[0]
     context["busy_after"] = busy_fraction(0.5)
     summary = summarize(bench.results, args)
     print(report(summary, bench.results, args, context, bench.problems, bench.notes))
