@@ -160,6 +160,28 @@ struct ControlClient::Impl {
     if (!status.ok()) return tl::unexpected(call_error(status, timeout));
     return response;
   }
+
+  // One server-streaming call: `open(context)` starts it; each message goes to `on_message`
+  // until it returns false (the call is then cancelled, which counts as success).
+  template <class Message, class Open>
+  Expected<void> read_stream(std::chrono::milliseconds timeout, const Open& open,
+                             const std::function<bool(const Message&)>& on_message) const {
+    grpc::ClientContext context;
+    prepare(context, timeout);
+    auto reader = open(&context);
+    Message message;
+    bool cancelled = false;
+    while (reader->Read(&message)) {
+      if (!on_message(message)) {
+        cancelled = true;
+        context.TryCancel();
+        break;
+      }
+    }
+    grpc::Status status = reader->Finish();
+    if (cancelled || status.ok()) return {};
+    return tl::unexpected(call_error(status, timeout));
+  }
 };
 
 ControlClient::ControlClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -360,23 +382,12 @@ Expected<v1::AckMessagesResponse> ControlClient::ack_messages(const std::vector<
 Expected<void> ControlClient::receive_messages(
     std::int64_t after_id, const std::function<bool(const v1::InboxMessage&)>& on_message,
     std::chrono::milliseconds timeout) {
-  grpc::ClientContext context;
-  impl_->prepare(context, timeout);
   v1::ReceiveMessagesRequest request;
   request.set_after_id(after_id);
-  auto reader = impl_->agent->ReceiveMessages(&context, request);
-  v1::InboxMessage message;
-  bool cancelled = false;
-  while (reader->Read(&message)) {
-    if (!on_message(message)) {
-      cancelled = true;
-      context.TryCancel();
-      break;
-    }
-  }
-  grpc::Status status = reader->Finish();
-  if (cancelled || status.ok()) return {};
-  return tl::unexpected(call_error(status, timeout));
+  return impl_->read_stream<v1::InboxMessage>(
+      timeout,
+      [&](grpc::ClientContext* context) { return impl_->agent->ReceiveMessages(context, request); },
+      on_message);
 }
 
 Expected<v1::AdvertiseResponse> ControlClient::advertise(const std::string& name,
@@ -401,23 +412,12 @@ Expected<v1::DiscoverResponse> ControlClient::discover(const std::string& name, 
 Expected<void> ControlClient::watch_peers(bool include_current,
                                           const std::function<bool(const v1::PeerEvent&)>& on_event,
                                           std::chrono::milliseconds timeout) {
-  grpc::ClientContext context;
-  impl_->prepare(context, timeout);
   v1::WatchPeersRequest request;
   request.set_include_current(include_current);
-  auto reader = impl_->stub->WatchPeers(&context, request);
-  v1::PeerEvent event;
-  bool cancelled = false;
-  while (reader->Read(&event)) {
-    if (!on_event(event)) {
-      cancelled = true;
-      context.TryCancel();
-      break;
-    }
-  }
-  grpc::Status status = reader->Finish();
-  if (cancelled || status.ok()) return {};
-  return tl::unexpected(call_error(status, timeout));
+  return impl_->read_stream<v1::PeerEvent>(
+      timeout,
+      [&](grpc::ClientContext* context) { return impl_->stub->WatchPeers(context, request); },
+      on_event);
 }
 
 }  // namespace an::rpc

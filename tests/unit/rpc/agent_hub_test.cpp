@@ -54,6 +54,16 @@ class AgentHubTest : public ::testing::Test {
     return result.value_or(fail("did not finish"));
   }
 
+  // Starts a request from the peer; its answer lands in `answer`.
+  void start_request(std::optional<p2p::daan::RequestAnswer>& answer, std::string_view text) {
+    asio::co_spawn(
+        io_,
+        [this, &answer, payload = bytes_of(text)]() -> asio::awaitable<void> {
+          answer = co_await hub_->handle_request(peer_, payload);
+        },
+        asio::detached);
+  }
+
   test::TempDir dir_;
   asio::io_context io_;
   p2p::PeerId peer_ = make_identity().peer_id;
@@ -126,14 +136,8 @@ TEST_F(AgentHubTest, ARequestGoesToOneAgentAndItsAnswerComesBack) {
   ASSERT_TRUE(first_id && second_id);
 
   std::optional<p2p::daan::RequestAnswer> answers[2];
-  for (auto& answer : answers) {
-    asio::co_spawn(
-        io_,
-        [&]() -> asio::awaitable<void> {
-          answer = co_await hub_->handle_request(peer_, bytes_of("question"));
-        },
-        asio::detached);
-  }
+  for (auto& answer : answers)
+    start_request(answer, "question");
   ASSERT_TRUE(
       run_until(io_, [&] { return first->received.size() + second->received.size() == 2; }));
   // The agent with the fewest unanswered requests gets the next one: one each.
@@ -158,12 +162,7 @@ TEST_F(AgentHubTest, UnansweredRequestsOfAnAgentThatLeavesAreAnsweredWithAnError
   auto id = hub_->add_server(server);
   ASSERT_TRUE(id);
   std::optional<p2p::daan::RequestAnswer> answer;
-  asio::co_spawn(
-      io_,
-      [&]() -> asio::awaitable<void> {
-        answer = co_await hub_->handle_request(peer_, bytes_of("q"));
-      },
-      asio::detached);
+  start_request(answer, "q");
   ASSERT_TRUE(run_until(io_, [&] { return server->received.size() == 1; }));
   hub_->remove_server(*id);
   ASSERT_TRUE(run_until(io_, [&] { return answer.has_value(); }));
@@ -188,12 +187,7 @@ TEST_F(AgentHubTest, StopAnswersPendingRequestsAndRefusesNewWork) {
   auto server = std::make_shared<RecordingServer>();
   ASSERT_TRUE(hub_->add_server(server));
   std::optional<p2p::daan::RequestAnswer> answer;
-  asio::co_spawn(
-      io_,
-      [&]() -> asio::awaitable<void> {
-        answer = co_await hub_->handle_request(peer_, bytes_of("q"));
-      },
-      asio::detached);
+  start_request(answer, "q");
   ASSERT_TRUE(run_until(io_, [&] { return server->received.size() == 1; }));
   hub_->stop();
   ASSERT_TRUE(run_until(io_, [&] { return answer.has_value(); }));

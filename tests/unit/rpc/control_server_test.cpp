@@ -11,6 +11,7 @@
 
 #include "agentnetwork/v1/node.grpc.pb.h"
 #include "p2p/net/host.h"
+#include "rpc/call_runner.h"
 #include "support/temp_dir.h"
 #include "unit/p2p/net/net_test_support.h"
 

@@ -152,6 +152,16 @@ TEST(DaanFrameDecode, AcceptsWhatGoUnmarshalAccepts) {
   ASSERT_TRUE(other_key) << other_key.error().message;
   EXPECT_EQ(other_key->request_id, 0u);
 
+  // Go's base64 decoder skips \r and \n anywhere (escaped in JSON), also between whole groups,
+  // where the decoder leaves its fast path; padding of one and two characters.
+  auto broken_lines = decode(R"({"type":1,"payload":"aGVsbG8g\r\nd29y\nbGQ="})");
+  ASSERT_TRUE(broken_lines) << broken_lines.error().message;
+  EXPECT_EQ(*broken_lines, frame_of(FrameType::kMessage, 0, "hello world"));
+  auto two_pads = decode(R"({"type":1,"payload":"aGVsbG8gd29ybGQhIQ=="})");
+  ASSERT_TRUE(two_pads) << two_pads.error().message;
+  EXPECT_EQ(*two_pads, frame_of(FrameType::kMessage, 0, "hello world!!"));
+  EXPECT_FALSE(decode(R"({"type":1,"payload":"aGVsbG8gd29y*GQ="})"));
+
   // payload null or missing, request_id missing: the zero values.
   EXPECT_EQ(decode(R"({"type":1,"payload":null})").value(), frame_of(FrameType::kMessage, 0, ""));
   EXPECT_EQ(decode(R"({"type":4})").value(), frame_of(FrameType::kError, 0, ""));
