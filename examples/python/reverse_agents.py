@@ -75,7 +75,9 @@ def serve(args):
             yield answer
 
     requests = stub.ServeRequests(answer_stream(), metadata=metadata)
-    # Advertise once serving: a peer that finds us can ask at once.
+    # The node sends the response headers once we are registered as serving; advertise only
+    # then, so that a peer that finds us can ask at once.
+    requests.initial_metadata()
     advertised = stub.Advertise(agent_pb2.AdvertiseRequest(namespace=CAPABILITY),
                                 metadata=metadata, timeout=CALL_TIMEOUT_SECONDS)
     print("serving %s (advertised to %d DHT peers)" % (CAPABILITY, advertised.peers), flush=True)

@@ -200,6 +200,8 @@ class ServeStream final : public grpc::ServerBidiReactor<v1::RequestAnswer, v1::
     pump(state_);
   }
 
+  void OnSendInitialMetadataDone(bool ok) override { OnWriteDone(ok); }
+
   void OnCancel() override { close(state_, grpc::Status::CANCELLED); }
 
   void OnDone() override {
@@ -230,6 +232,19 @@ class ServeStream final : public grpc::ServerBidiReactor<v1::RequestAnswer, v1::
     }
     if (write_on != nullptr) write_on->StartWrite(&state->current);
     if (finish_on != nullptr) finish_on->Finish(status);
+  }
+
+  // Tells the agent that it is registered: every request after the response headers reaches
+  // it. Counts as a write, so that no request is written before them.
+  static void send_initial_metadata(const std::shared_ptr<ServeState>& state) {
+    ServeStream* send_on = nullptr;
+    {
+      std::lock_guard lock(state->mutex);
+      if (state->finished || state->closing || state->writing) return;
+      state->writing = true;
+      send_on = state->reactor;
+    }
+    send_on->StartSendInitialMetadata();
   }
 
   static bool push(const std::shared_ptr<ServeState>& state, v1::IncomingRequest request) {
@@ -549,6 +564,7 @@ grpc::ServerBidiReactor<v1::RequestAnswer, v1::IncomingRequest>* AgentService::S
       return;
     }
     state->id = *id;
+    ServeStream::send_initial_metadata(state);
     std::erase_if(servers_, [](const std::shared_ptr<ServeState>& server) {
       std::lock_guard lock(server->mutex);
       return server->finished;

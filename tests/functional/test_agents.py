@@ -140,8 +140,8 @@ class MessagesTest(AgentTestCase):
 
         server = threading.Thread(target=serve)
         server.start()
-        # The node registers the serving agent right after the call starts.
-        time.sleep(0.5)
+        # The response headers say the node has registered the serving agent.
+        calls.initial_metadata()
         result = self.cli("request", "-data", b, a_id, "shout this")
         server.join(10)
         self.assertEqual(result.rc, 0, result)
