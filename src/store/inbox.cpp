@@ -440,8 +440,9 @@ void Inbox::State::run_writer() {
 // holds. Limits are checked here, in queue order, against what is stored and what this group
 // has taken so far.
 void Inbox::State::commit_group(std::deque<PendingAppend>& group) {
-  std::vector<Expected<StoredMessage>> results;
-  results.reserve(group.size());
+  // Per message, why it was not stored; nullopt: stored (the message then holds its new id).
+  std::vector<std::optional<Error>> errors;
+  errors.reserve(group.size());
   {
     std::lock_guard lock(db_mutex);
     std::uint64_t group_messages = 0;
@@ -456,16 +457,17 @@ void Inbox::State::commit_group(std::deque<PendingAppend>& group) {
                         size <= limits.max_bytes && bytes + group_bytes <= limits.max_bytes - size;
       if (!fits) {
         ++refused;
-        results.push_back(fail_inbox(InboxErrc::kFull,
-                                     "inbox " + quoted(file) + " is full (" +
-                                         std::to_string(messages + group_messages) + " messages, " +
-                                         std::to_string(bytes + group_bytes) + " bytes; limits " +
-                                         std::to_string(limits.max_messages) + " and " +
-                                         std::to_string(limits.max_bytes) + ")"));
+        errors.push_back(fail_inbox(InboxErrc::kFull,
+                                    "inbox " + quoted(file) + " is full (" +
+                                        std::to_string(messages + group_messages) + " messages, " +
+                                        std::to_string(bytes + group_bytes) + " bytes; limits " +
+                                        std::to_string(limits.max_messages) + " and " +
+                                        std::to_string(limits.max_bytes) + ")")
+                             .value());
         continue;
       }
       if (failure) {
-        results.push_back(tl::unexpected(*failure));
+        errors.push_back(*failure);
         continue;
       }
       sqlite3_stmt* statement = insert.get();
@@ -482,7 +484,7 @@ void Inbox::State::commit_group(std::deque<PendingAppend>& group) {
       if (result != SQLITE_DONE) {
         failure = sqlite_error(db.get(), result, "cannot store a message");
         sqlite3_reset(statement);
-        results.push_back(tl::unexpected(*failure));
+        errors.push_back(*failure);
         continue;
       }
       sqlite3_reset(statement);
@@ -490,7 +492,7 @@ void Inbox::State::commit_group(std::deque<PendingAppend>& group) {
       message.id = sqlite3_last_insert_rowid(db.get());
       ++group_messages;
       group_bytes += size;
-      results.push_back(std::move(message));
+      errors.push_back(std::nullopt);
     }
 
     if (!failure) {
@@ -500,8 +502,8 @@ void Inbox::State::commit_group(std::deque<PendingAppend>& group) {
       // Nothing of the group is stored: every message that was inserted fails with the error.
       rollback();
       const Error error{"inbox " + quoted(file) + ": " + failure->message, failure->code};
-      for (auto& result : results) {
-        if (result || result.error().code != InboxErrc::kFull) result = tl::unexpected(error);
+      for (auto& outcome : errors) {
+        if (!outcome || outcome->code != InboxErrc::kFull) outcome = error;
       }
     } else {
       messages += group_messages;
@@ -509,8 +511,13 @@ void Inbox::State::commit_group(std::deque<PendingAppend>& group) {
     }
   }
   // After the lock: a callback may list or remove.
-  for (std::size_t i = 0; i < group.size(); ++i)
-    group[i].done(std::move(results[i]));
+  for (std::size_t i = 0; i < group.size(); ++i) {
+    if (errors[i]) {
+      group[i].done(tl::unexpected(std::move(*errors[i])));
+    } else {
+      group[i].done(std::move(group[i].message));
+    }
+  }
 }
 
 Expected<std::vector<StoredMessage>> Inbox::list(std::int64_t after_id, std::size_t limit) const {
