@@ -198,7 +198,9 @@ P2pConfig NodeProcess::p2p_config() const {
   config.bootstrap = parse_all(options.bootstrap);
   config.static_relays = parse_all(options.static_relays);
   config.dht = dht_server_mode(options) ? p2p::kad::DhtMode::kServer : p2p::kad::DhtMode::kClient;
-  config.daan_discovery = p2p::daan::DiscoveryConfig{};
+  p2p::daan::DiscoveryConfig discovery;
+  discovery.join_network = options.daan_network;
+  config.daan_discovery = discovery;
   config.connection_limits.low_water = static_cast<std::size_t>(options.conn_low_water);
   config.connection_limits.high_water = static_cast<std::size_t>(options.conn_high_water);
   config.connection_limits.grace_period =

@@ -399,6 +399,19 @@ std::vector<NodeOptionDescriptor> make_node_option_table() {
            [](const Options& options) {
              return std::string(dht_mode_setting_name(options.dht_mode));
            }},
+      {.name = "daan-network",
+       .value_name = "on|off",
+       .help = "join the DAAN network: advertise /daan/1.0.0 and dial the DAAN nodes found",
+       .kind = OptionKind::kChoice,
+       .apply = [](Options& options, Text text) -> Expected<void> {
+         if (text != "on" && text != "off") {
+           return fail("-daan-network must be on or off, not \"" + std::string(text) + "\"");
+         }
+         options.daan_network = text == "on";
+         return {};
+       },
+       .format =
+           [](const Options& options) { return std::string(options.daan_network ? "on" : "off"); }},
       {.name = "static-relay",
        .value_name = "A,B",
        .help = "relays to hold a reservation on, full multiaddrs ending in /p2p/<peer id>",

@@ -31,6 +31,9 @@ struct NodeOptions {
   std::vector<std::string> bootstrap;
   Role role = Role::kNormal;
   DhtModeSetting dht_mode = DhtModeSetting::kAuto;
+  // Join the DAAN network: advertise /daan/1.0.0 and dial the DAAN nodes found, as the Go node
+  // does. Off, agents' own namespaces still work (advertise, discover).
+  bool daan_network = true;
   std::string grpc;  // empty: the default endpoint
   // The libp2p daemon control protocol (p2pd clients) on /unix/PATH or /ip4|ip6/A/tcp/P;
   // empty: not served.

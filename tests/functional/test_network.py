@@ -324,9 +324,11 @@ class HubTest(NetworkTestCase):
         spokes = [self.data_dir("spoke%02d" % i) for i in range(HUB_PEERS)]
 
         # Start the spokes concurrently; every `start` must end, and succeed, in bounded time.
-        # DHT clients: the spokes do not learn of each other through the hub.
+        # DHT clients out of the DAAN network: the spokes do not learn of each other through
+        # the hub, neither by the DHT nor by the DAAN network's namespace.
         starters = [self.spawn_binary(["start", "-data", d, "-listen", LOOPBACK_ANY_PORT,
-                                       "-bootstrap", hub_addr, "-dht-mode", "client"],
+                                       "-bootstrap", hub_addr, "-dht-mode", "client",
+                                       "-daan-network", "off"],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                     for d in spokes]
         deadline = time.monotonic() + harness.CLI_TIMEOUT
