@@ -165,6 +165,56 @@ class MessagesTest(AgentTestCase):
         self.assertEqual(status.inbox_refused, 1)
 
 
+class BadInputTest(AgentTestCase):
+    def test_bad_cli_values_are_usage_errors_and_store_nothing(self):
+        (a, a_id, _), (b, _, _) = self.two_nodes()
+        cases = [
+            (["send", "-data", b, "not-a-peer", "x"], "not-a-peer"),
+            (["send", "-data", b, "/ip4/127.0.0.1/tcp/1", "x"], "/p2p/"),
+            (["send", "-data", b, a_id], "TEXT"),
+            (["send", "-data", b, a_id, "x", "-file", os.path.join(self.tmp, "f")], "not both"),
+            (["request", "-data", b, a_id, "x", "-timeout", "31"], "-timeout"),
+            (["request", "-data", b, a_id, "x", "-timeout", "zero"], "-timeout"),
+            (["inbox", "-data", a, "-n", "0"], "-n"),
+            (["discover", "-data", a, "/daan/capability/x", "-n", "101"], "-n"),
+        ]
+        for args, needle in cases:
+            result = self.cli(*args)
+            self.assertEqual(result.rc, 2, result)
+            self.assertIn(needle, result.err, result)
+        missing = self.cli("send", "-data", b, a_id, "-file", os.path.join(self.tmp, "absent"))
+        self.assertEqual(missing.rc, 1, missing)
+        self.assertEqual(self.inbox(a), [])
+
+    def test_bad_node_options_are_refused_before_anything_starts(self):
+        for option, value in (("-inbox-max-messages", "0"), ("-inbox-max-bytes", "-5"),
+                              ("-daan-network", "maybe")):
+            data = self.data_dir("bad%s" % option)
+            result = self.cli("start", "-data", data, option, value)
+            self.assertEqual(result.rc, 2, result)
+            self.assertIn(option.lstrip("-"), result.err, result)
+            self.assertFalse(os.path.exists(os.path.join(data, "inbox.db")), result)
+
+    def test_bad_api_arguments_are_invalid_argument(self):
+        (a, a_id, _), _ = self.two_nodes()
+        stub, metadata = self.agent_stub(a)
+        calls = [
+            (stub.SendMessage, agent_pb2.SendMessageRequest(peer="")),
+            (stub.SendMessage, agent_pb2.SendMessageRequest(peer="garbage", payload=b"x")),
+            (stub.SendRequest, agent_pb2.SendRequestRequest(peer=a_id, timeout_ms=40000)),
+            (stub.ListInbox, agent_pb2.ListInboxRequest(limit=5000)),
+            (stub.Advertise, agent_pb2.AdvertiseRequest(namespace="")),
+            (stub.Discover, agent_pb2.DiscoverRequest(namespace="/x", limit=500)),
+            (stub.SendMessage, agent_pb2.SendMessageRequest(peer=a_id, payload=b"x")),
+        ]
+        for method, request in calls:
+            with self.assertRaises(grpc.RpcError) as raised:
+                method(request, metadata=metadata, timeout=20)
+            self.assertEqual(raised.exception.code(), grpc.StatusCode.INVALID_ARGUMENT,
+                             (request, raised.exception.details()))
+        self.assertEqual(self.inbox(a), [])
+
+
 class DurableInboxTest(AgentTestCase):
     def test_inbox_survives_restart_and_kill_9(self):
         (a, a_id, _), (b, _, _) = self.two_nodes()
