@@ -465,9 +465,12 @@ Expected<void> StreamScope::set_protocol(const std::string& protocol) {
   for (ScopeState* scope : {&protocol_scope, &protocol_peer_scope}) {
     if (auto resource = overflow(*scope, usage)) {
       state.refused(*scope, *resource);
+      // Said before the scopes are forgotten: `scope` is one of them.
+      auto refusal =
+          fail("resource limit: " + scope->key + " " + std::string(resource_name(*resource)));
       state.forget_if_unused(&protocol_peer_scope);
       state.forget_if_unused(&protocol_scope);
-      return fail("resource limit: " + scope->key + " " + std::string(resource_name(*resource)));
+      return refusal;
     }
   }
   uncharge({transient}, usage);
