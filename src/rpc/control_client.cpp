@@ -3,6 +3,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
+#include <map>
+#include <string_view>
 
 #include "agentnetwork/v1/agent.grpc.pb.h"
 #include "agentnetwork/v1/node.grpc.pb.h"
@@ -16,6 +18,8 @@ namespace {
 
 // Inbox messages carry payloads up to what a 16 MiB /daan frame holds (12 MiB in base64).
 constexpr int kMaxClientMessageBytes = 13 * 1024 * 1024;
+// What the node's Subscribe answers carry once it has joined the topic (pubsub_service.h).
+constexpr std::string_view kSubscribedHeader = "agentnetwork-subscribed";
 
 class ClientErrorCategory final : public std::error_category {
  public:
@@ -139,6 +143,8 @@ std::string_view direction_name(v1::Direction direction) {
 }
 
 struct ControlClient::Impl {
+  using Metadata = std::multimap<grpc::string_ref, grpc::string_ref>;
+
   std::string target;
   std::string authorization;  // "Bearer <token>", or empty
   daemon::ProcessId pid = 0;
@@ -168,13 +174,13 @@ struct ControlClient::Impl {
   template <class Message, class Open>
   Expected<void> read_stream(std::chrono::milliseconds timeout, const Open& open,
                              const std::function<bool(const Message&)>& on_message,
-                             const std::function<void()>& on_headers = {}) const {
+                             const std::function<void(const Metadata&)>& on_headers = {}) const {
     grpc::ClientContext context;
     prepare(context, timeout);
     auto reader = open(&context);
     if (on_headers) {
       reader->WaitForInitialMetadata();
-      on_headers();
+      on_headers(context.GetServerInitialMetadata());
     }
     Message message;
     bool cancelled = false;
@@ -438,7 +444,15 @@ Expected<void> ControlClient::subscribe(
   return impl_->read_stream<v1::PubSubMessage>(
       timeout,
       [&](grpc::ClientContext* context) { return impl_->pubsub->Subscribe(context, request); },
-      on_message, on_subscribed);
+      on_message,
+      [&](const Impl::Metadata& headers) {
+        // A refused call answers with its status alone: no header, and the read that follows
+        // reports the error.
+        if (on_subscribed &&
+            headers.find(grpc::string_ref(kSubscribedHeader.data(), kSubscribedHeader.size())) !=
+                headers.end())
+          on_subscribed();
+      });
 }
 
 Expected<v1::ListTopicsResponse> ControlClient::list_topics(std::chrono::milliseconds timeout) {

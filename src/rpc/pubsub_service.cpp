@@ -70,6 +70,7 @@ class SubscribeStream;
 struct SubscribeState {
   std::mutex mutex;
   SubscribeStream* reactor = nullptr;
+  grpc::CallbackServerContext* context = nullptr;  // valid while the reactor is
   std::deque<v1::PubSubMessage> queue;
   std::size_t queued_bytes = 0;
   // Messages lost since the last one queued; told with the next.
@@ -86,9 +87,10 @@ using SubscribeHandle = std::shared_ptr<SubscribeState>;
 
 class SubscribeStream final : public grpc::ServerWriteReactor<v1::PubSubMessage> {
  public:
-  explicit SubscribeStream(asio::io_context& io)
+  SubscribeStream(asio::io_context& io, grpc::CallbackServerContext* context)
       : io_(io), state_(std::make_shared<SubscribeState>()) {
     state_->reactor = this;
+    state_->context = context;
   }
   const SubscribeHandle& handle() const { return state_; }
 
@@ -151,15 +153,20 @@ class SubscribeStream final : public grpc::ServerWriteReactor<v1::PubSubMessage>
   }
 
   // Tells the client that the topic is joined: every message after the initial metadata reaches
-  // it. Counts as a write, so that the stream cannot finish under it.
+  // it. The headers carry kSubscribedMetadataKey, which a refused call's (trailers-only) answer
+  // lacks. Counts as a write, so that the stream cannot finish under it (nor gRPC read the
+  // metadata while it is added).
   static void send_initial_metadata(const SubscribeHandle& state) {
     SubscribeStream* send_on = nullptr;
+    grpc::CallbackServerContext* context = nullptr;
     {
       std::lock_guard lock(state->mutex);
       if (state->finished || state->closing || state->writing) return;
       state->writing = true;
       send_on = state->reactor;
+      context = state->context;
     }
+    context->AddInitialMetadata(std::string(kSubscribedMetadataKey), "1");
     send_on->StartSendInitialMetadata();
   }
 
@@ -265,7 +272,7 @@ grpc::ServerUnaryReactor* PubSubService::Publish(grpc::CallbackServerContext* co
 
 grpc::ServerWriteReactor<v1::PubSubMessage>* PubSubService::Subscribe(
     grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
-  auto* stream = new SubscribeStream(runner_.io);
+  auto* stream = new SubscribeStream(runner_.io, context);
   auto state = stream->handle();
   if (auto denied = runner_.authorize(*context); !denied.ok()) {
     SubscribeStream::close(state, denied);

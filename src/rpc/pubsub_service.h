@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agentnetwork/v1/pubsub.grpc.pb.h"
@@ -26,6 +27,9 @@ inline constexpr std::size_t kMaxSubscribeStreams = 64;
 // kMaxSubscribeStreams this bounds what slow clients make the node hold (256 MiB at worst).
 inline constexpr std::size_t kMaxQueuedPubSubMessages = 1024;
 inline constexpr std::size_t kMaxQueuedPubSubBytes = 4 * 1024 * 1024;
+// In a Subscribe stream's response headers once the node has joined the topic (a refused
+// call's answer has no such header).
+inline constexpr std::string_view kSubscribedMetadataKey = "agentnetwork-subscribed";
 
 struct SubscribeState;
 
