@@ -115,9 +115,9 @@ class PubSubTestCase(NetworkTestCase):
             p.get("peer_id") for p in status["peers"]}, timeout,
             "%s to be connected to %s" % (os.path.basename(data), sorted(peer_ids)))
 
-    def pubsub(self, data, method, **fields):
-        """One unary PubSub call on the node of `data` (a fresh channel: nodes restart)."""
-        with grpc_support.connect(data) as client:
+    def pubsub(self, data_dir, method, **fields):
+        """One unary PubSub call on the node of `data_dir` (a fresh channel: nodes restart)."""
+        with grpc_support.connect(data_dir) as client:
             stub = pubsub_pb2_grpc.PubSubStub(client.channel)
             request = getattr(pubsub_pb2, {
                 "ListPeers": "ListTopicPeersRequest"}.get(method, method + "Request"))(**fields)
@@ -193,12 +193,19 @@ class BroadcastTest(PubSubTestCase):
         publisher, publisher_id = leaves[-1]
         messages = ["message %d from the publisher" % i for i in range(5)]
         sentinel = "the last one"
+        after_restart = "after the restart"
+        # The hubs relay only while subscribed: their subscribers stay to the end.
+        hub_subscribers = [Subscriber(self, data, TOPIC, len(messages) + 2) for data in (h0, h1)]
         subscribers = [Subscriber(self, data, TOPIC, len(messages))
-                       for data in [h0, h1] + [d for d, _ in subscribed_leaves[1:]]]
+                       for data, _ in subscribed_leaves[1:-1]]
+        # The leaf that restarts later stays subscribed until then: a leaf that unsubscribes
+        # is kept out of the hubs' meshes for a backoff (gossipsub's PRUNE backoff).
+        restarted, restarted_id = subscribed_leaves[-1]
+        until_restart = Subscriber(self, restarted, TOPIC, 100)
         # One subscriber also waits for a message published after all others have been
         # received: a duplicate of any of them arriving late would take its place.
         watcher = Subscriber(self, subscribed_leaves[0][0], TOPIC, len(messages) + 1)
-        for subscriber in subscribers + [watcher]:
+        for subscriber in hub_subscribers + subscribers + [watcher, until_restart]:
             subscriber.wait_subscribed()
 
         self.wait_in_meshes([h0, h1], TOPIC, [i for _, i in subscribed_leaves])
@@ -227,20 +234,33 @@ class BroadcastTest(PubSubTestCase):
                          watcher.describe())
         self.assertEqual(len({m["id"] for m in got}), len(messages) + 1, got)
 
-        # A subscribed leaf restarts (same key, same options): it rejoins the topic and the
-        # hubs' meshes, and hears the next publication.
-        restarted, restarted_id = subscribed_leaves[1]
+        # A subscribed leaf restarts (same key, same options): its subscriber is told that the
+        # node ended the stream; the node rejoins the topic and the hubs' meshes with the next
+        # subscriber, and hears the next publication.
+        wait_until(lambda: len(until_restart.out_lines) == len(messages) + 1, DELIVERY_TIMEOUT,
+                   message=lambda: "6 messages at " + until_restart.describe())
         result = self.cli("restart", "-data", restarted)
         self.assertEqual(result.rc, 0, result)
+        until_restart.proc.wait(timeout=harness.CLI_TIMEOUT)
+        self.assertEqual(until_restart.proc.returncode, 1, until_restart.describe())
+        wait_until(lambda: any("ended the subscription after 6 of 100" in line
+                               for line in until_restart.err_lines), 10,
+                   message=lambda: "the end told by " + until_restart.describe())
         self.wait_connected(restarted, hub_ids)
         again = Subscriber(self, restarted, TOPIC, 1)
         again.wait_subscribed()
         self.wait_in_meshes([h0, h1], TOPIC, [restarted_id])
-        self.pub(publisher, TOPIC, "after the restart")
+        self.pub(publisher, TOPIC, after_restart)
         (message,) = again.messages()
-        self.assertEqual(message["data"], "after the restart")
+        self.assertEqual(message["data"], after_restart)
         self.assert_envelope_message(message, publisher_id, TOPIC)
         self.assertIn(message["received_from"], hub_ids)
+        # The hubs heard everything, once, from the publisher (or first from the other hub).
+        for subscriber in hub_subscribers:
+            got = subscriber.messages()
+            self.assertEqual(sorted(m["data"] for m in got),
+                             sorted(messages + [sentinel, after_restart]), subscriber.describe())
+            self.assertLessEqual({m["received_from"] for m in got}, hub_ids | {publisher_id})
 
 
 class EnvelopeTest(PubSubTestCase):
