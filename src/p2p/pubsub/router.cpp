@@ -227,6 +227,10 @@ struct Router::State {
   void handle_subscriptions(const PeerId& from, PeerState& peer,
                             const std::vector<SubOpts>& subscriptions) {
     std::size_t over_peer_limit = 0;
+    std::size_t requested = peer.topics.size();
+    for (const SubOpts& sub : subscriptions) {
+      if (sub.subscribe && !peer.topics.contains(sub.topic)) ++requested;
+    }
     for (const SubOpts& sub : subscriptions) {
       if (!check_topic(sub.topic)) {
         ++stats.invalid;
@@ -240,7 +244,10 @@ struct Router::State {
         }
         auto topic_it = topic_peers.find(sub.topic);
         if (topic_it == topic_peers.end()) {
-          if (topic_peers.size() >= config.limits.max_known_topics) {
+          // Topics we joined or publish to are bounded by our own limits and always tracked,
+          // so that peers filling the table with junk cannot hide our topics' subscribers.
+          const bool ours = joined(sub.topic) || fanout.contains(sub.topic);
+          if (!ours && topic_peers.size() >= config.limits.max_known_topics) {
             ++stats.over_limit;
             log("known topics at their limit (" + std::to_string(config.limits.max_known_topics) +
                 "): a subscription of " + from.to_base58() + " dropped");
@@ -255,13 +262,13 @@ struct Router::State {
         forget_subscription(from, sub.topic);
       }
     }
-    if (over_peer_limit > 0) {
-      stats.over_limit += over_peer_limit;
-      // Beyond its own limit a peer is misbehaving: one behaviour penalty per RPC.
+    stats.over_limit += over_peer_limit;
+    if (requested > config.limits.max_topics_per_peer) {
+      // Asking for more than its own limit a peer is misbehaving (whether or not the total
+      // limit dropped its subscriptions first): one behaviour penalty per RPC.
       peer_score.add_penalty(from, 1);
       log(from.to_base58() + " subscribed to more than " +
-          std::to_string(config.limits.max_topics_per_peer) + " topics; " +
-          std::to_string(over_peer_limit) + " subscriptions dropped");
+          std::to_string(config.limits.max_topics_per_peer) + " topics");
     }
   }
 
