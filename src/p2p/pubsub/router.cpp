@@ -21,7 +21,8 @@ namespace {
 constexpr int kIDontWantTtlHeartbeats = 3;
 // ... and a peer may send this many IDONTWANT RPCs per heartbeat (GossipSubMaxIDontWantMessages).
 constexpr int kMaxIDontWantRpcsPerHeartbeat = 1000;
-// Expired backoffs are swept every this many heartbeats, with this slack (go's clearBackoff).
+// Expired backoffs are swept every this many heartbeats; a backoff holds our GRAFTs back this
+// many heartbeats past its expiry (go's clearBackoff).
 constexpr std::uint64_t kBackoffSweepTicks = 15;
 constexpr int kBackoffSlackHeartbeats = 2;
 // A PRUNE's backoff is the sender's choice; past this it is clamped (go trusts any value, but
@@ -140,11 +141,16 @@ struct Router::State {
 
   bool joined(const std::string& topic) const { return mesh.contains(topic); }
 
+  // Whether we may not GRAFT the peer yet. The peer's backoff began when it sent its PRUNE (or
+  // ours reached it), so ours runs a little late or early against it; like go and js
+  // (libp2p/specs#289) we wait kBackoffSlackHeartbeats past the expiry so that our GRAFT does not
+  // land inside the peer's backoff and cost us a penalty.
   bool in_backoff(const std::string& topic, const PeerId& peer, Clock::time_point now) const {
     auto topic_it = backoff.find(topic);
     if (topic_it == backoff.end()) return false;
     auto it = topic_it->second.find(peer);
-    return it != topic_it->second.end() && now < it->second;
+    return it != topic_it->second.end() &&
+           now <= it->second + kBackoffSlackHeartbeats * config.params.heartbeat_interval;
   }
 
   void add_backoff(const PeerId& peer, const std::string& topic, Clock::duration interval,

@@ -345,6 +345,25 @@ TEST(PubSubRouter, GraftDuringBackoffIsPenalisedAndPruned) {
   EXPECT_FALSE(f.in_mesh(peer));
 }
 
+TEST(PubSubRouter, NoGraftUntilTheBackoffHasExpiredWithSlack) {
+  // The pruning peer starts its backoff when it sends the PRUNE, we when it arrives; a GRAFT
+  // sent the moment our backoff ends could reach it inside its own and cost us a penalty. go and
+  // js wait two heartbeats past the expiry (libp2p/specs#289), and so must we.
+  Fixture f(5);
+  ASSERT_TRUE(f.in_mesh(1));
+  ControlMessage prune;
+  prune.prune.push_back(ControlPrune{std::string(kTopic), {}, 60});
+  f.net.inject(1, 0, control(prune));
+  f.net.run();
+  ASSERT_FALSE(f.in_mesh(1));
+  f.net.heartbeats(62);  // the mesh is below D_lo and wants peer 1 back every heartbeat
+  EXPECT_FALSE(f.in_mesh(1));
+  EXPECT_TRUE(take(f.net.node(1)).graft.empty());
+  f.net.heartbeat();
+  EXPECT_TRUE(f.in_mesh(1));
+  EXPECT_EQ(take(f.net.node(1)).graft.size(), 1u);
+}
+
 TEST(PubSubRouter, LeaveSendsPruneWithUnsubscribeBackoffAndNoBackoffFieldToV10Peers) {
   for (PeerProtocol protocol : {PeerProtocol::kMeshsub11, PeerProtocol::kMeshsub10}) {
     Fixture f(4, {}, protocol);
