@@ -33,6 +33,11 @@ constexpr int kMaxLogLinesPerHeartbeat = 10;
 // The message cache's byte bound: history_length heartbeats of messages; a peer sending many
 // large valid messages evicts the oldest ones from gossip rather than growing our memory.
 constexpr std::size_t kMaxCachedMessageBytes = std::size_t{64} << 20;
+// The longest message ID we can hold: a default ID is a peer ID (at most 44 bytes, an identity
+// multihash of a 42-byte key) and an 8-byte seqno. A longer ID in IHAVE or IDONTWANT names no
+// message of ours; asking for it (an IWANT promise keeps it) or keeping it as unwanted would let
+// a peer grow our memory by up to a frame per ID. go keeps IDONTWANT IDs as 32-byte checksums.
+constexpr std::size_t kMaxMessageIdLength = 64;
 // Message IDs remembered for seen_ttl; at 128 bytes an entry, about 32 MiB at most.
 constexpr std::size_t kMaxSeenMessages = std::size_t{256} * 1024;
 
@@ -459,6 +464,10 @@ struct Router::State {
           break;
         }
         const MessageId& id = ihave.message_ids[i];
+        if (id.size() > kMaxMessageIdLength) {
+          ++stats.over_limit;
+          continue;
+        }
         if (seen.contains(id) || !unique.insert(id).second) continue;
         wanted.push_back(id);
       }
@@ -608,6 +617,10 @@ struct Router::State {
     std::size_t dropped = 0;
     for (const ControlIDontWant& entry : idontwants) {
       for (const MessageId& id : entry.message_ids) {
+        if (id.size() > kMaxMessageIdLength) {
+          ++dropped;
+          continue;
+        }
         if (peer.unwanted.size() >= config.limits.max_idontwant_per_peer &&
             !peer.unwanted.contains(id)) {
           ++dropped;
@@ -618,8 +631,8 @@ struct Router::State {
     }
     if (dropped > 0) {
       stats.over_limit += dropped;
-      log(from.to_base58() + " sent more IDONTWANT IDs than we keep; " + std::to_string(dropped) +
-          " dropped");
+      log(from.to_base58() + " sent IDONTWANT IDs over our limits (count or length); " +
+          std::to_string(dropped) + " dropped");
     }
   }
 

@@ -563,6 +563,42 @@ TEST(PubSubRouter, IDontWantIdsPerPeerAreBounded) {
   EXPECT_EQ(f.router().stats().over_limit, 5000u);
 }
 
+TEST(PubSubRouter, IdsLongerThanAnyMessageIdAreNeitherAskedForNorKept) {
+  // Our message IDs are a peer ID and an 8-byte seqno; a longer ID names no message, and
+  // asking for it (and keeping it as an IWANT promise) or keeping it as unwanted would let a
+  // peer grow our memory by the megabyte.
+  Fixture f(8, {}, PeerProtocol::kMeshsub12);
+  std::vector<std::size_t> mesh;
+  for (std::size_t i = 1; i <= 8; ++i) {
+    if (f.in_mesh(i)) mesh.push_back(i);
+  }
+  ASSERT_GE(mesh.size(), 2u);
+  const std::size_t hostile = mesh[0];
+  ControlMessage ihave;
+  ihave.ihave.push_back(ControlIHave{std::string(kTopic), {Bytes(100 * 1024, 7)}});
+  f.net.inject(hostile, 0, control(ihave));
+  f.net.run();
+  EXPECT_TRUE(take(f.net.node(hostile)).iwant.empty());
+
+  // Long junk IDs do not use up the IDs a peer may tell us it does not want.
+  ControlMessage junk;
+  junk.idontwant.emplace_back();
+  for (int i = 0; i < 5000; ++i) {
+    Bytes id(100, 0);
+    id[0] = static_cast<std::uint8_t>(i >> 8);
+    id[1] = static_cast<std::uint8_t>(i);
+    junk.idontwant[0].message_ids.push_back(std::move(id));
+  }
+  f.net.inject(hostile, 0, control(junk));
+  Message big = signed_message(f.net.node(mesh[1]).key, std::string(kTopic), Bytes(2000, 1), 1);
+  ControlMessage idontwant;
+  idontwant.idontwant.push_back(ControlIDontWant{{default_message_id(big)}});
+  f.net.inject(hostile, 0, control(idontwant));
+  f.net.inject(mesh[1], 0, publish(big));
+  f.net.run();
+  EXPECT_TRUE(take(f.net.node(hostile)).messages.empty());
+}
+
 TEST(PubSubRouter, SubscriptionFloodsAreBoundedAndPenalised) {
   RouterConfig config;
   config.limits.max_topics_per_peer = 16;
