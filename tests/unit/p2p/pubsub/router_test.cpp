@@ -345,6 +345,25 @@ TEST(PubSubRouter, GraftDuringBackoffIsPenalisedAndPruned) {
   EXPECT_FALSE(f.in_mesh(peer));
 }
 
+TEST(PubSubRouter, NoGraftUntilTheBackoffHasExpiredWithSlack) {
+  // The pruning peer starts its backoff when it sends the PRUNE, we when it arrives; a GRAFT
+  // sent the moment our backoff ends could reach it inside its own and cost us a penalty. go and
+  // js wait two heartbeats past the expiry (libp2p/specs#289), and so must we.
+  Fixture f(5);
+  ASSERT_TRUE(f.in_mesh(1));
+  ControlMessage prune;
+  prune.prune.push_back(ControlPrune{std::string(kTopic), {}, 60});
+  f.net.inject(1, 0, control(prune));
+  f.net.run();
+  ASSERT_FALSE(f.in_mesh(1));
+  f.net.heartbeats(62);  // the mesh is below D_lo and wants peer 1 back every heartbeat
+  EXPECT_FALSE(f.in_mesh(1));
+  EXPECT_TRUE(take(f.net.node(1)).graft.empty());
+  f.net.heartbeat();
+  EXPECT_TRUE(f.in_mesh(1));
+  EXPECT_EQ(take(f.net.node(1)).graft.size(), 1u);
+}
+
 TEST(PubSubRouter, LeaveSendsPruneWithUnsubscribeBackoffAndNoBackoffFieldToV10Peers) {
   for (PeerProtocol protocol : {PeerProtocol::kMeshsub11, PeerProtocol::kMeshsub10}) {
     Fixture f(4, {}, protocol);
@@ -542,6 +561,42 @@ TEST(PubSubRouter, IDontWantIdsPerPeerAreBounded) {
   f.net.inject(1, 0, control(idontwant));
   f.net.run();
   EXPECT_EQ(f.router().stats().over_limit, 5000u);
+}
+
+TEST(PubSubRouter, IdsLongerThanAnyMessageIdAreNeitherAskedForNorKept) {
+  // Our message IDs are a peer ID and an 8-byte seqno; a longer ID names no message, and
+  // asking for it (and keeping it as an IWANT promise) or keeping it as unwanted would let a
+  // peer grow our memory by the megabyte.
+  Fixture f(8, {}, PeerProtocol::kMeshsub12);
+  std::vector<std::size_t> mesh;
+  for (std::size_t i = 1; i <= 8; ++i) {
+    if (f.in_mesh(i)) mesh.push_back(i);
+  }
+  ASSERT_GE(mesh.size(), 2u);
+  const std::size_t hostile = mesh[0];
+  ControlMessage ihave;
+  ihave.ihave.push_back(ControlIHave{std::string(kTopic), {Bytes(100 * 1024, 7)}});
+  f.net.inject(hostile, 0, control(ihave));
+  f.net.run();
+  EXPECT_TRUE(take(f.net.node(hostile)).iwant.empty());
+
+  // Long junk IDs do not use up the IDs a peer may tell us it does not want.
+  ControlMessage junk;
+  junk.idontwant.emplace_back();
+  for (int i = 0; i < 5000; ++i) {
+    Bytes id(100, 0);
+    id[0] = static_cast<std::uint8_t>(i >> 8);
+    id[1] = static_cast<std::uint8_t>(i);
+    junk.idontwant[0].message_ids.push_back(std::move(id));
+  }
+  f.net.inject(hostile, 0, control(junk));
+  Message big = signed_message(f.net.node(mesh[1]).key, std::string(kTopic), Bytes(2000, 1), 1);
+  ControlMessage idontwant;
+  idontwant.idontwant.push_back(ControlIDontWant{{default_message_id(big)}});
+  f.net.inject(hostile, 0, control(idontwant));
+  f.net.inject(mesh[1], 0, publish(big));
+  f.net.run();
+  EXPECT_TRUE(take(f.net.node(hostile)).messages.empty());
 }
 
 TEST(PubSubRouter, SubscriptionFloodsAreBoundedAndPenalised) {
