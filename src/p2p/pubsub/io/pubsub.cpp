@@ -436,9 +436,10 @@ asio::awaitable<void> PubSub::State::watch_outbound(std::shared_ptr<PeerState> p
                                                     std::shared_ptr<net::Stream> stream) {
   // Nothing comes back on our stream; a reset (or data, which no pubsub peer writes) means it is
   // broken, which the writer would otherwise learn only at its next write.
+  auto alive = lifetime.token();  // taken now: the service may be gone when the read completes
   std::array<std::uint8_t, 64> buffer{};
   auto got = co_await stream->read_some(buffer);
-  if (!lifetime.token() || peer->gone || peer->outbound != stream) co_return;
+  if (!alive || peer->gone || peer->outbound != stream) co_return;
   if (got && *got == 0) co_return;  // the peer closed its side: it may still read ours
   if (got) log("pubsub: " + peer->id.to_string() + " wrote on our outbound stream");
   peer->outbound_broken = true;

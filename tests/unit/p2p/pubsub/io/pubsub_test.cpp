@@ -311,6 +311,29 @@ TEST_F(PubSubTest, SubscribeChecksTopicsAndLimits) {
   EXPECT_FALSE(a.pubsub.subscribe("u", ignore));
 }
 
+// The service goes while its streams are open: the coroutines still reading and writing them
+// resume after it and must not touch it.
+TEST_F(PubSubTest, DestroyedWithOpenStreams) {
+  Node a(io, "pubsub-a");
+  TestPeer host(io, "pubsub-b-host", default_limits());
+  auto b = std::make_unique<PubSub>(host.host(), host.host().identity().key, PubSubConfig{});
+  b->start();
+  connect(a.peer, host);
+  auto sub_a = a.subscribe(kTopic);
+  auto sub_b = b->subscribe(std::string(kTopic), [](const ReceivedMessage&) {});
+  ASSERT_TRUE(sub_b);
+  ASSERT_TRUE(run_until(io, [&] {
+    return contains_peer(a.pubsub.topic_peers(kTopic), host.id()) &&
+           contains_peer(b->topic_peers(kTopic), a.peer.id());
+  }));
+
+  b.reset();
+  // a learns that its stream to b broke, b's coroutines wake up to their aborted streams.
+  ASSERT_TRUE(run_until(io, [&] { return a.pubsub.stats().peers == 0; }));
+  run_pending(io);
+  sub_b->reset();  // after the service: nothing to do
+}
+
 TEST_F(PubSubTest, FloodsubNodeAndGossipsubNodesHearEachOther) {
   PubSubConfig flood_config;
   flood_config.router.floodsub_only = true;
