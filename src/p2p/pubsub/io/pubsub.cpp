@@ -93,6 +93,19 @@ struct PeerState {
   }
 };
 
+// Waits until the router knows `peer` (our stream to it is open): a peer's RPCs mean nothing to
+// the router before it knows the peer's protocol. False when that will not happen for `inbound`:
+// the service or the peer is gone, no stream of ours could be opened, or the peer replaced its
+// stream.
+asio::awaitable<bool> wait_until_routed(PeerState& peer, const net::Stream& inbound,
+                                        const net::Lifetime::Token& alive) {
+  auto current = [&] { return peer.inbound.get() == &inbound; };
+  while (alive && !peer.added && !peer.gave_up && !peer.gone && current()) {
+    co_await peer.ready.wait();
+  }
+  co_return alive&& peer.added && !peer.gone && current();
+}
+
 }  // namespace
 
 struct PubSub::State {
@@ -290,11 +303,7 @@ asio::awaitable<void> PubSub::State::serve_inbound(std::shared_ptr<net::Stream> 
   if (peer->inbound) peer->inbound->abort();
   peer->inbound = stream;
   peer->ready.notify();
-  // Its RPCs mean something to the router once our own stream told it the peer's protocol.
-  while (alive && !peer->added && !peer->gave_up && !peer->gone && peer->inbound == stream) {
-    co_await peer->ready.wait();
-  }
-  if (!alive || !peer->added || peer->gone || peer->inbound != stream) {
+  if (!co_await wait_until_routed(*peer, *stream, alive)) {
     stream->abort();
     co_return;
   }
@@ -333,6 +342,13 @@ asio::awaitable<void> PubSub::State::serve_inbound(std::shared_ptr<net::Stream> 
     if (!rpc) {
       ++bad_frames;
       log("pubsub: bad RPC from " + from.to_string() + ": " + rpc.error().message);
+      stream->abort();
+      break;
+    }
+    // Our stream broke and is being reopened: the router forgot the peer meanwhile and would
+    // drop this RPC (a subscription, a GRAFT), so it waits, as do the ones behind it.
+    if (!peer->added && !co_await wait_until_routed(*peer, *stream, alive)) {
+      if (!alive) co_return;
       stream->abort();
       break;
     }

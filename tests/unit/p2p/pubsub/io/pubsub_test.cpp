@@ -311,6 +311,32 @@ TEST_F(PubSubTest, SubscribeChecksTopicsAndLimits) {
   EXPECT_FALSE(a.pubsub.subscribe("u", ignore));
 }
 
+// A peer resets our stream but keeps its own: what it says while ours is reopened is not lost
+// (the router does not know the peer in between, so its RPCs wait for the new stream).
+TEST_F(PubSubTest, RpcsDuringOurStreamsReopeningAreKept) {
+  Node a(io, "pubsub-a");
+  TestPeer raw(io, "raw", default_limits());
+  std::vector<std::shared_ptr<Stream>> held;
+  raw.host().set_handler(std::string(pubsub::kMeshsub11Protocol),
+                         [&held](std::shared_ptr<Stream> stream) -> asio::awaitable<void> {
+                           held.push_back(std::move(stream));
+                           co_return;
+                         });
+  connect(raw, a.peer);
+  ASSERT_TRUE(run_until(io, [&] { return a.pubsub.stats().peers == 1 && held.size() == 1; }));
+  auto to_a = open_raw(raw, a.peer);
+  ASSERT_TRUE(to_a);
+
+  held.front()->abort();
+  ASSERT_TRUE(run_until(io, [&] { return a.pubsub.stats().peers == 0; }));
+  pubsub::Rpc announce;
+  announce.subscriptions.push_back(pubsub::SubOpts{true, std::string(kTopic)});
+  ASSERT_TRUE(write_raw(*to_a, framed(pubsub::encode_rpc(announce))));
+
+  ASSERT_TRUE(run_until(io, [&] { return held.size() == 2 && a.pubsub.stats().peers == 1; }));
+  ASSERT_TRUE(run_until(io, [&] { return contains_peer(a.pubsub.topic_peers(kTopic), raw.id()); }));
+}
+
 // The service goes while its streams are open: the coroutines still reading and writing them
 // resume after it and must not touch it.
 TEST_F(PubSubTest, DestroyedWithOpenStreams) {
