@@ -56,12 +56,21 @@ bool is_malformed_frame(const std::string& error) {
          error.starts_with("the stream ended inside");
 }
 
-Bytes framed(const Bytes& body) {
-  Bytes frame;
-  frame.reserve(kMaxVarintLength + body.size());
-  append_varint(frame, body.size());
-  frame.insert(frame.end(), body.begin(), body.end());
+// A length-prefixed RPC as it goes on the wire; shared by the queues of every peer it goes to.
+using Frame = std::shared_ptr<const Bytes>;
+
+Frame framed(const Bytes& body) {
+  auto frame = std::make_shared<Bytes>();
+  frame->reserve(kMaxVarintLength + body.size());
+  append_varint(*frame, body.size());
+  frame->insert(frame->end(), body.begin(), body.end());
   return frame;
+}
+
+// The form the router forwards a message in: an RPC of that message alone, one per peer.
+bool is_single_message(const Rpc& rpc) {
+  return rpc.publish.size() == 1 && rpc.subscriptions.empty() &&
+         (!rpc.control || rpc.control->empty());
 }
 
 // One peer speaking pubsub: our stream to it and its queue, its stream to us.
@@ -77,8 +86,9 @@ struct PeerState {
   PeerProtocol protocol = PeerProtocol::kFloodsub;
   std::shared_ptr<net::Stream> outbound;
   std::shared_ptr<net::Stream> inbound;
-  // Framed RPCs waiting for the writer, and their bytes reserved on the protocol's scope.
-  std::deque<Bytes> queue;
+  // Framed RPCs waiting for the writer, and their bytes reserved on the protocol's scope (a
+  // frame shared with other peers' queues counts in each).
+  std::deque<Frame> queue;
   std::size_t queued_bytes = 0;
   std::size_t writing_bytes = 0;  // taken from the queue, being written
   rcmgr::MemoryReservation memory;
@@ -169,6 +179,11 @@ struct PubSub::State {
   std::uint64_t bad_frames = 0;
   std::uint64_t px_dials = 0;
   std::unique_ptr<asio::steady_timer> heartbeat_timer;
+  // The router sends a message to each of its targets in a row, in an RPC of its own: the last
+  // such message and its frame are kept, so that it is encoded once, not once per peer, and the
+  // peers' queues share its bytes.
+  Message last_forwarded;
+  Frame last_forwarded_frame;
   std::chrono::steady_clock::time_point log_window_start{};
   std::size_t log_lines = 0;
   std::size_t log_suppressed = 0;
@@ -241,6 +256,8 @@ void PubSub::State::stop() {
   for (const auto& peer : all)
     drop_peer(peer);
   pending_deliveries.clear();
+  last_forwarded = Message();
+  last_forwarded_frame.reset();
 }
 
 void PubSub::State::schedule_heartbeat(std::chrono::steady_clock::duration delay) {
@@ -427,17 +444,22 @@ asio::awaitable<void> PubSub::State::write_queue(std::shared_ptr<PeerState> peer
       co_await peer->wake.wait();
     }
     if (!alive || peer->gone || peer->outbound_broken) co_return;
-    Bytes batch = std::move(peer->queue.front());
+    // A frame alone is written from where it is (other peers' queues may share it); several
+    // small ones are copied together.
+    Frame first = std::move(peer->queue.front());
     peer->queue.pop_front();
-    while (!peer->queue.empty() &&
-           batch.size() + peer->queue.front().size() <= kMaxWriteBatchBytes) {
-      const Bytes& next = peer->queue.front();
+    Bytes batch;
+    std::size_t taken = first->size();
+    while (!peer->queue.empty() && taken + peer->queue.front()->size() <= kMaxWriteBatchBytes) {
+      if (batch.empty()) batch.insert(batch.end(), first->begin(), first->end());
+      const Bytes& next = *peer->queue.front();
       batch.insert(batch.end(), next.begin(), next.end());
+      taken += next.size();
       peer->queue.pop_front();
     }
-    peer->queued_bytes -= batch.size();
-    peer->writing_bytes = batch.size();
-    auto written = co_await stream->write_all(batch);
+    peer->queued_bytes -= taken;
+    peer->writing_bytes = taken;
+    auto written = co_await stream->write_all(batch.empty() ? ByteView(*first) : ByteView(batch));
     if (!alive) co_return;
     peer->memory.release(static_cast<std::int64_t>(peer->writing_bytes));
     peer->writing_bytes = 0;
@@ -466,30 +488,38 @@ void PubSub::State::queue_rpc(const PeerId& id, Rpc rpc) {
   auto found = peers.find(id);
   if (found == peers.end() || !found->second->added) return;
   PeerState& peer = *found->second;
-  std::vector<Bytes> bodies;
-  Bytes whole = encode_rpc(rpc);
-  if (whole.size() <= kMaxRpcSize) {
-    bodies.push_back(std::move(whole));
+  std::vector<Frame> frames;
+  const bool single_message = is_single_message(rpc);
+  if (single_message && last_forwarded_frame && rpc.publish.front() == last_forwarded) {
+    frames.push_back(last_forwarded_frame);
   } else {
-    whole = Bytes();
-    auto parts = split_rpc(std::move(rpc), kMaxRpcSize);
-    if (!parts) {
-      log("pubsub: an RPC to " + id.to_string() + " cannot be sent: " + parts.error().message);
-      return;
+    Bytes whole = encode_rpc(rpc);
+    if (whole.size() <= kMaxRpcSize) {
+      frames.push_back(framed(whole));
+      if (single_message) {
+        last_forwarded = std::move(rpc.publish.front());
+        last_forwarded_frame = frames.back();
+      }
+    } else {
+      whole = Bytes();
+      auto parts = split_rpc(std::move(rpc), kMaxRpcSize);
+      if (!parts) {
+        log("pubsub: an RPC to " + id.to_string() + " cannot be sent: " + parts.error().message);
+        return;
+      }
+      for (const auto& part : *parts)
+        frames.push_back(framed(encode_rpc(part)));
     }
-    for (const auto& part : *parts)
-      bodies.push_back(encode_rpc(part));
   }
   bool dropped = false;
-  for (const auto& body : bodies) {
-    Bytes frame = framed(body);
+  for (auto& frame : frames) {
     if (peer.queue.size() >= config.outbound_queue_per_peer ||
-        peer.queued_bytes + frame.size() > config.outbound_queue_bytes_per_peer ||
-        !peer.memory.reserve(static_cast<std::int64_t>(frame.size()))) {
+        peer.queued_bytes + frame->size() > config.outbound_queue_bytes_per_peer ||
+        !peer.memory.reserve(static_cast<std::int64_t>(frame->size()))) {
       dropped = true;
       continue;
     }
-    peer.queued_bytes += frame.size();
+    peer.queued_bytes += frame->size();
     peer.queue.push_back(std::move(frame));
   }
   if (dropped) {
