@@ -22,6 +22,10 @@ constexpr auto kFirstHeartbeatDelay = std::chrono::milliseconds(100);
 // apart, before the peer is left out of pubsub until it reconnects.
 constexpr std::size_t kMaxOutboundStreamAttempts = 3;
 constexpr auto kOutboundStreamRetryDelay = std::chrono::seconds(1);
+// A stream of ours that carried RPCs this long before it broke was a working one: its break
+// starts the count of attempts afresh, so that a peer of days is not given up for three breaks
+// spread over them.
+constexpr auto kOutboundStreamWorkedFor = std::chrono::minutes(1);
 // Queued RPCs are written together up to this many bytes: fewer muxer frames and syscalls when a
 // peer has a backlog, and a batch still small next to a stream's flow-control window.
 constexpr std::size_t kMaxWriteBatchBytes = 64 * 1024;
@@ -422,10 +426,12 @@ asio::awaitable<void> PubSub::State::run_writer(std::shared_ptr<PeerState> peer)
     peer->ready.notify();
     asio::co_spawn(executor, watch_outbound(peer, stream), net::report_exception);
 
+    const auto opened_at = std::chrono::steady_clock::now();
     co_await write_queue(peer, stream);
     if (!alive || peer->gone) co_return;
     // The stream broke: the router forgets the peer until a new one is open.
     last_error = "our stream broke";
+    if (std::chrono::steady_clock::now() - opened_at >= kOutboundStreamWorkedFor) attempts = 1;
     stream->abort();
     peer->outbound.reset();
     peer->clear_queue();
