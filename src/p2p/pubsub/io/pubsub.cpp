@@ -326,6 +326,7 @@ asio::awaitable<void> PubSub::State::serve_inbound(std::shared_ptr<net::Stream> 
   peer->ready.notify();
   if (!co_await wait_until_routed(*peer, *stream, alive)) {
     stream->abort();
+    if (peer->inbound == stream) peer->inbound.reset();
     co_return;
   }
   for (;;) {
