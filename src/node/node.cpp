@@ -220,6 +220,11 @@ P2pConfig NodeProcess::p2p_config() const {
   }
   config.log = [this](P2pLogLevel level, const std::string& message) { log_p2p(level, message); };
   config.daan_sink = agent_hub_.get();
+  if (options.pubsub) {
+    p2p::pubsub::PubSubConfig pubsub;
+    pubsub.router.floodsub_only = options.pubsub_router == PubSubRouterSetting::kFloodSub;
+    config.pubsub = std::move(pubsub);
+  }
   return config;
 }
 

@@ -81,6 +81,12 @@ Expected<DhtModeSetting> parse_dht_mode(std::string_view value) {
   return fail("invalid -dht-mode " + quote_value(value) + " (expected auto, client or server)");
 }
 
+Expected<PubSubRouterSetting> parse_pubsub_router(std::string_view value) {
+  if (value == "gossipsub") return PubSubRouterSetting::kGossipSub;
+  if (value == "floodsub") return PubSubRouterSetting::kFloodSub;
+  return fail("invalid -pubsub-router " + quote_value(value) + " (expected gossipsub or floodsub)");
+}
+
 Expected<double> parse_size_mb(std::string_view value) {
   auto number = parse_decimal(value);
   // A limit below one kilobyte would rotate on every line; above 1 TiB it is a typo.
@@ -197,6 +203,10 @@ std::string_view dht_mode_setting_name(DhtModeSetting mode) {
       break;
   }
   return "auto";
+}
+
+std::string_view pubsub_router_setting_name(PubSubRouterSetting router) {
+  return router == PubSubRouterSetting::kFloodSub ? "floodsub" : "gossipsub";
 }
 
 namespace {
@@ -412,6 +422,28 @@ std::vector<NodeOptionDescriptor> make_node_option_table() {
        },
        .format =
            [](const Options& options) { return std::string(options.daan_network ? "on" : "off"); }},
+      {.name = "pubsub",
+       .value_name = "on|off",
+       .help = "publish/subscribe: join the topics clients subscribe to and relay their messages",
+       .kind = OptionKind::kChoice,
+       .apply = [](Options& options, Text text) -> Expected<void> {
+         if (text != "on" && text != "off") {
+           return fail("-pubsub must be on or off, not \"" + std::string(text) + "\"");
+         }
+         options.pubsub = text == "on";
+         return {};
+       },
+       .format = [](const Options& options) { return std::string(options.pubsub ? "on" : "off"); }},
+      {.name = "pubsub-router",
+       .value_name = "ROUTER",
+       .help = "gossipsub (serves floodsub peers too) or floodsub",
+       .kind = OptionKind::kChoice,
+       .apply = [](Options& options,
+                   Text text) { return assign(parse_pubsub_router(text), options.pubsub_router); },
+       .format =
+           [](const Options& options) {
+             return std::string(pubsub_router_setting_name(options.pubsub_router));
+           }},
       {.name = "static-relay",
        .value_name = "A,B",
        .help = "relays to hold a reservation on, full multiaddrs ending in /p2p/<peer id>",

@@ -23,6 +23,10 @@ std::string_view role_name(Role role);
 enum class DhtModeSetting { kAuto, kClient, kServer };
 std::string_view dht_mode_setting_name(DhtModeSetting mode);
 
+// -pubsub-router: gossipsub (which serves floodsub peers too) or plain floodsub.
+enum class PubSubRouterSetting { kGossipSub, kFloodSub };
+std::string_view pubsub_router_setting_name(PubSubRouterSetting router);
+
 struct NodeOptions {
   std::filesystem::path data_dir = "./data";
   std::filesystem::path key_file;  // empty: DIR/keys/node.key
@@ -34,6 +38,10 @@ struct NodeOptions {
   // Join the DAAN network: advertise /daan/1.0.0 and dial the DAAN nodes found, as the Go node
   // does. Off, agents' own namespaces still work (advertise, discover).
   bool daan_network = true;
+  // Publish/subscribe (gossipsub, with floodsub peers served): on, the node joins the topics
+  // its clients subscribe to and relays their messages.
+  bool pubsub = true;
+  PubSubRouterSetting pubsub_router = PubSubRouterSetting::kGossipSub;
   std::string grpc;  // empty: the default endpoint
   // The libp2p daemon control protocol (p2pd clients) on /unix/PATH or /ip4|ip6/A/tcp/P;
   // empty: not served.

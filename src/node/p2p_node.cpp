@@ -52,6 +52,7 @@ P2pNode::~P2pNode() {
   context_.relay_client.reset();
   context_.discovery.reset();
   context_.dht.reset();
+  context_.pubsub.reset();
   context_.messenger.reset();
   context_.host.reset();
   context_.connection_manager.reset();
@@ -74,8 +75,9 @@ void P2pNode::log_peer_misbehaviour(std::string_view line) {
   const auto now = std::chrono::steady_clock::now();
   if (now - misbehaviour_window_start_ >= kMisbehaviourLogWindow) {
     if (misbehaviour_suppressed_ > 0) {
-      log(P2pLogLevel::kInfo, std::to_string(misbehaviour_suppressed_) +
-                                  " more refused or malformed /daan streams were not logged");
+      log(P2pLogLevel::kInfo,
+          std::to_string(misbehaviour_suppressed_) +
+              " more lines about refused or malformed /daan or pubsub streams were not logged");
     }
     misbehaviour_window_start_ = now;
     misbehaviour_logged_ = 0;
@@ -136,6 +138,17 @@ Expected<void> P2pNode::assemble(Identity identity) {
         lifetime_.guard([this](std::string_view line) { log_peer_misbehaviour(line); }));
   }
 
+  if (config_.pubsub) {
+    p2p::pubsub::PubSubConfig pubsub_config = *config_.pubsub;
+    // As the DHT's: peer exchange dials only below the low-water mark, so that no trimmed peer
+    // is redialled.
+    pubsub_config.px_connection_target = config_.connection_limits.low_water;
+    context_.pubsub = std::make_unique<p2p::pubsub::PubSub>(
+        *context_.host, context_.host->identity().key, std::move(pubsub_config));
+    context_.pubsub->set_log(
+        lifetime_.guard([this](std::string_view line) { log_peer_misbehaviour(line); }));
+  }
+
   if (config_.dht) {
     p2p::kad::DhtConfig dht_config;
     dht_config.mode = *config_.dht;
@@ -183,6 +196,7 @@ void P2pNode::start_services() {
       }));
   // Before any connection exists, so that identify advertises the DHT protocol from the first.
   if (context_.messenger) context_.messenger->start();
+  if (context_.pubsub) context_.pubsub->start();
   if (context_.dht) context_.dht->start();
   // Its first attempts find no DHT peer; it retries as peers are identified.
   if (context_.discovery) context_.discovery->start();
@@ -232,6 +246,7 @@ bool P2pNode::stop() {
   stop_requested_->notify();
   if (trim_timer_) trim_timer_->cancel();
   if (context_.messenger) context_.messenger->stop();
+  if (context_.pubsub) context_.pubsub->stop();
   // Before the DHT, so that no renewal or lookup starts on a stopped DHT.
   if (context_.discovery) context_.discovery->stop();
   if (context_.dht) context_.dht->stop();

@@ -24,6 +24,7 @@
 #include "p2p/daan/io/messenger.h"
 #include "p2p/kad/io/dht.h"
 #include "p2p/net/host.h"
+#include "p2p/pubsub/io/pubsub.h"
 #include "p2p/rcmgr/resource_manager.h"
 #include "p2p/relay/io/relay_client.h"
 #include "p2p/relay/io/relay_service.h"
@@ -34,7 +35,8 @@ namespace an::node {
 
 enum class P2pLogLevel { kDebug, kInfo, kWarn };
 
-// Lines about peers' refused or malformed /daan streams logged per window; the rest are counted.
+// Lines about peers' refused or malformed /daan and pubsub streams logged per window; the rest
+// are counted.
 inline constexpr std::size_t kMaxMisbehaviourLinesPerWindow = 20;
 inline constexpr std::chrono::seconds kMisbehaviourLogWindow{10};
 
@@ -75,6 +77,9 @@ struct P2pConfig {
   // null: the node does not serve them (p2pd).
   p2p::daan::MessageSink* daan_sink = nullptr;
   p2p::daan::MessengerLimits daan_limits;
+  // Publish/subscribe (gossipsub, or floodsub with router.floodsub_only); nullopt: off. Peer
+  // exchange dials only below the connection manager's low-water mark.
+  std::optional<p2p::pubsub::PubSubConfig> pubsub;
   // Where the assembly reports what it does (connections, bootstrap, relays). Per-peer events
   // come at kDebug, so that a peer cannot flood the log.
   std::function<void(P2pLogLevel, const std::string&)> log;
@@ -87,6 +92,7 @@ struct P2pContext {
   std::unique_ptr<p2p::connmgr::ConnectionManager> connection_manager;
   std::unique_ptr<p2p::net::Host> host;
   std::unique_ptr<p2p::daan::Messenger> messenger;
+  std::unique_ptr<p2p::pubsub::PubSub> pubsub;
   std::unique_ptr<p2p::kad::Dht> dht;
   std::unique_ptr<p2p::daan::Discovery> discovery;
   std::unique_ptr<p2p::relay::RelayClient> relay_client;
@@ -111,6 +117,8 @@ class P2pNode {
   p2p::kad::Dht* dht() { return context_.dht.get(); }
   // Null when P2pConfig::daan_sink is.
   p2p::daan::Messenger* messenger() { return context_.messenger.get(); }
+  // Null when P2pConfig::pubsub is unset.
+  p2p::pubsub::PubSub* pubsub() { return context_.pubsub.get(); }
   // Null without a DHT or when P2pConfig::daan_discovery is unset.
   p2p::daan::Discovery* discovery() { return context_.discovery.get(); }
   p2p::connmgr::ConnectionManager& connection_manager() { return *context_.connection_manager; }

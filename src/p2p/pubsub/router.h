@@ -73,6 +73,9 @@ struct RouterConfig {
   RpcLimits rpc_limits;
   // p2pd -pubsubRouter floodsub: every message to every peer subscribed to its topic, no mesh.
   bool floodsub_only = false;
+  // Seeds the router's choices of peers (shuffles); 0 seeds from std::random_device. A fixed
+  // seed makes a simulated network reproducible.
+  std::uint64_t rng_seed = 0;
 };
 
 struct ReceivedMessage {

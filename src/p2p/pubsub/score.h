@@ -40,13 +40,26 @@ struct TopicScoreParams {
   double invalid_message_deliveries_decay = 0;
 };
 
+// What a topic without its own parameters counts: invalid messages only (P4), so that a peer
+// forwarding bad signatures loses score in any topic. js's default P4 weight (-1,
+// score/peer-score-params.ts) with a topic weight of 1: ten invalid messages (-100) put a peer
+// below the graylist threshold (-80). The decay forgets them over about ten minutes, as go's
+// ScoreParameterDecay(10 * time.Minute) does (0.01 ** (1 / 600)).
+inline TopicScoreParams invalid_messages_only_topic_params() {
+  TopicScoreParams params;
+  params.topic_weight = 1;
+  params.invalid_message_deliveries_weight = -1;
+  params.invalid_message_deliveries_decay = 0.99235;
+  return params;
+}
+
 // P5 (application-specific) has no source here and stays 0.
 struct PeerScoreParams {
   // Topics without an entry contribute nothing but the invalid-message counters of
   // default_topic (applied to every topic), so that a peer flooding bad signatures is punished in
   // any topic.
   std::unordered_map<std::string, TopicScoreParams> topics;
-  TopicScoreParams default_topic;
+  TopicScoreParams default_topic = invalid_messages_only_topic_params();
   double topic_score_cap = 10;  // js's default
   double ip_colocation_factor_weight = -100;
   double ip_colocation_factor_threshold = 10;

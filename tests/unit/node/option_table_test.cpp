@@ -29,6 +29,8 @@ const std::map<std::string, std::string>& sample_texts() {
       {"relay-circuit-bytes", "4096"},
       {"inbox-max-messages", "500"},
       {"daan-network", "off"},
+      {"pubsub", "off"},
+      {"pubsub-router", "floodsub"},
       {"inbox-max-bytes", "1048576"},
       {"grpc", "127.0.0.1:5000"},
       {"p2pd-listen", "/unix/tmp/an-sample.sock"},

@@ -24,19 +24,32 @@ namespace an::p2p::pubsub {
 
 // go-libp2p-pubsub's peerOutboundQueueSize.
 inline constexpr std::size_t kDefaultOutboundQueuePerPeer = 32;
+// 32 RPCs of up to 1 MiB would let each slow peer hold 32 MiB of ours: the bytes queued for one
+// peer are capped too, at a few maximal RPCs (a backlog of small messages fits the count first).
+inline constexpr std::size_t kDefaultOutboundQueueBytesPerPeer = 4 * kMaxRpcSize;
 inline constexpr std::size_t kDefaultMaxSubscriptionsPerTopic = 64;
+// Peer exchange: dials in flight at once, and addresses tried per peer named.
+inline constexpr std::size_t kMaxPeerExchangeDials = 8;
+inline constexpr std::size_t kMaxPeerExchangeAddresses = 4;
 
 struct PubSubConfig {
   RouterConfig router;
   std::size_t outbound_queue_per_peer = kDefaultOutboundQueuePerPeer;
+  std::size_t outbound_queue_bytes_per_peer = kDefaultOutboundQueueBytesPerPeer;
   std::size_t max_subscriptions_per_topic = kDefaultMaxSubscriptionsPerTopic;
+  // Peers named by peer exchange are dialled only while fewer than this many are connected (the
+  // node passes its connection manager's low-water mark); 0: never.
+  std::size_t px_connection_target = 0;
 };
 
 struct PubSubStats {
   RouterStats router;
   std::uint64_t queue_drops = 0;  // RPCs not sent because the peer's queue was full
   std::uint64_t bad_frames = 0;   // inbound frames that did not decode; the stream is reset
+  std::uint64_t px_dials = 0;     // peers named by peer exchange that we dialled
   std::size_t peers = 0;          // peers with a pubsub stream
+  std::size_t queued_rpcs = 0;    // RPCs waiting in the peers' queues, now
+  std::size_t queued_bytes = 0;   // their bytes
 };
 
 class PubSub;
