@@ -56,6 +56,10 @@ struct Message {
   std::string topic;
   Bytes signature;
   Bytes key;  // the author's public key protobuf, when it is not inlined in `from`
+  // True when `data` was left out of the encoding rather than written empty (go publishes a nil
+  // slice that way, js always writes the field). The signature covers the encoding, so an empty
+  // `data` must be re-encoded as it arrived for the message to verify, here and at next hops.
+  bool data_absent = false;
   bool operator==(const Message&) const = default;
 };
 

@@ -23,5 +23,9 @@ void yamux(const std::uint8_t* data, std::size_t size);
 // A /daan frame: the input as a JSON body, and as a 4-byte length prefix plus body. Whatever
 // decodes must encode again and decode to the same frame.
 void daan_frame(const std::uint8_t* data, std::size_t size);
+// A pubsub RPC body (floodsub/gossipsub): whatever decodes must encode to bytes that decode to
+// the same RPC, split into parts that fit and keep every entry, and have its messages' signatures
+// checked without a crash.
+void pubsub_rpc(const std::uint8_t* data, std::size_t size);
 
 }  // namespace an::fuzz
