@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // js-libp2p peer with @libp2p/gossipsub (GossipSub v1.1/v1.2 with its defaults: StrictSign,
-// flood publishing, peer scoring), for the pubsub interop tests. TCP, Noise, yamux, identify,
-// ping. Driven by JSON commands, one per line on stdin; stdin EOF, SIGTERM or SIGINT stop it.
+// flood publishing, peer scoring), for the pubsub interop tests (pubsub_node.mjs builds it). Driven by JSON commands, one per line on stdin; stdin EOF, SIGTERM or SIGINT stop it.
 //
 //   node --import ./polyfill.mjs pubsub_peer.mjs [--listen MULTIADDR|none]
 //
@@ -21,14 +20,7 @@
 import './polyfill.mjs'
 
 import { createInterface } from 'node:readline'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { gossipsub } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
-import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
-import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
+import { createGossipsubNode, multiaddr } from './pubsub_node.mjs'
 
 const COMMAND_TIMEOUT_MS = 30_000
 const SHUTDOWN_GRACE_MS = 3000
@@ -97,14 +89,7 @@ async function main () {
   }
   let node
   try {
-    node = await createLibp2p({
-      addresses: { listen: opts.listen === 'none' ? [] : [opts.listen] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      connectionGater: { denyDialMultiaddr: () => false },
-      services: { identify: identify(), ping: ping(), pubsub: gossipsub() }
-    })
+    node = await createGossipsubNode({ listen: opts.listen === 'none' ? [] : [opts.listen] })
   } catch (err) {
     emit({ event: 'error', error: `start failed: ${err.message}` })
     process.exit(1)
