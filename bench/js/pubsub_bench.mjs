@@ -188,22 +188,34 @@ function rssKib (pid) {
   return Number(/VmRSS:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1])
 }
 
-// Bytes sent so far on the established TCP connections of these processes.
+// Bytes sent so far on each established TCP connection of these processes, by connection.
 function tcpBytesSent (pids) {
   const wanted = new Set(pids)
   const out = execFileSync('ss', ['-tinpH', 'state', 'established'], { encoding: 'utf8', maxBuffer: 64 << 20 })
-  let total = 0
-  let counting = false
+  const sockets = new Map()
+  let key = null
   for (const line of out.split('\n')) {
     if (line.length === 0) continue
     if (!/^\s/.test(line)) {
-      counting = [...line.matchAll(/pid=(\d+)/g)].some(m => wanted.has(Number(m[1])))
-    } else if (counting) {
+      const owned = [...line.matchAll(/pid=(\d+)/g)].some(m => wanted.has(Number(m[1])))
+      const [, , local, remote] = line.trim().split(/\s+/)
+      key = owned ? `${local}>${remote}` : null
+    } else if (key != null) {
       const sent = /bytes_sent:(\d+)/.exec(line)
-      if (sent != null) total += Number(sent[1])
+      sockets.set(key, sent != null ? Number(sent[1]) : 0)
     }
   }
-  return total
+  return sockets
+}
+
+// What the connections sent between two samples; a connection closed in between takes its
+// count with it, so the figure is then a lower bound (`closed` says how many).
+function sentBetween (before, after) {
+  let bytes = 0
+  for (const [key, sent] of after) bytes += sent - (before.get(key) ?? 0)
+  let closed = 0
+  for (const key of before.keys()) if (!after.has(key)) ++closed
+  return { bytes, closed }
 }
 
 // ---- protobuf, just what the p2pd control protocol needs -------------------------------------
@@ -563,9 +575,9 @@ async function measure (o) {
         await sleep(100)
         merged = await collect()
       }
-      const written = tcpBytesSent(pids) - sentBefore
+      const { bytes: written, closed } = sentBetween(sentBefore, tcpBytesSent(pids))
       const expected = (subscribers - 1) * count
-      return { published, merged, written, lost: expected - deliveries(merged), expected }
+      return { published, merged, written, closed, lost: expected - deliveries(merged), expected }
     }
 
     const warm = await phase(o.warmup, 50, false)
@@ -583,10 +595,13 @@ async function measure (o) {
       all_p50_ms: percentile(lat.merged.last_ms.filter(x => x > 0), 50),
       all_p99_ms: percentile(lat.merged.last_ms.filter(x => x > 0), 99),
       bytes_sent: lat.written,
-      bytes_per_delivery: deliveries(lat.merged) > 0 ? lat.written / deliveries(lat.merged) : null
+      connections_closed: lat.closed,
+      // Not comparable when connections closed (their bytes are gone) or nothing arrived.
+      bytes_per_delivery: deliveries(lat.merged) > 0 && lat.closed === 0 ? lat.written / deliveries(lat.merged) : null
     }
     log(`${o.impl}: latency p50 ${latency.p50_ms?.toFixed(2)} ms p99 ${latency.p99_ms?.toFixed(2)} ms, ` +
-        `${latency.bytes_per_delivery?.toFixed(0)} B sent per delivery, lost ${latency.lost}`)
+        `${latency.bytes_per_delivery?.toFixed(0)} B sent per delivery, lost ${latency.lost}, ` +
+        `${lat.closed} connections closed`)
 
     const steps = []
     let sustained = 0
@@ -594,7 +609,7 @@ async function measure (o) {
       const count = Math.max(1, Math.round(rate * o.stepSeconds))
       const r = await phase(count, rate, false)
       const achieved = r.published.sent / r.published.seconds
-      const step = { rate, sent: r.published.sent, failed: r.published.failed, achieved_rate: achieved, lost: r.lost, duplicates: r.merged.duplicates, bytes_per_delivery: r.written / Math.max(1, deliveries(r.merged)) }
+      const step = { rate, sent: r.published.sent, failed: r.published.failed, achieved_rate: achieved, lost: r.lost, duplicates: r.merged.duplicates, connections_closed: r.closed, bytes_per_delivery: r.closed === 0 ? r.written / Math.max(1, deliveries(r.merged)) : null }
       steps.push(step)
       log(`${o.impl}: ${rate}/s: published ${achieved.toFixed(0)}/s, lost ${r.lost} of ${r.expected}, failed ${r.published.failed}`)
       const keptUp = achieved >= 0.9 * rate
