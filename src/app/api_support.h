@@ -1,9 +1,11 @@
 // Helpers of the commands that talk to the running node over its control API (cmd_api.cpp,
-// cmd_agent.cpp). Main thread only.
+// cmd_agent.cpp, cmd_pubsub.cpp). Main thread only.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -36,6 +38,19 @@ std::optional<std::string> single_positional(const std::string& command, const P
 std::optional<rpc::ControlClient> open_client(const ParsedArgs& parsed, int& exit_code);
 
 void print_json(const nlohmann::ordered_json& json);
+
+bool is_valid_utf8(std::string_view text);
+// Standard base64 with padding.
+std::string base64(std::string_view bytes);
+
+// The message of `send`, `request` and `pub`: the TEXT positional after `target` (PEER, TOPIC),
+// "-" for standard input, or -file F. Usage errors are reported and set exit_code.
+std::optional<std::string> read_payload(const std::string& command, const ParsedArgs& parsed,
+                                        const char* target, int& exit_code);
+// The value of -NAME as a number from 1 to `maximum`; `fallback` when absent.
+std::optional<std::uint32_t> read_count(const ParsedArgs& parsed, const char* name,
+                                        std::uint32_t fallback, std::uint32_t maximum,
+                                        int& exit_code);
 // Columns padded to their widest cell, two spaces apart.
 void print_table(const std::vector<std::string>& headers,
                  const std::vector<std::vector<std::string>>& rows);

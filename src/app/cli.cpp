@@ -166,6 +166,38 @@ std::vector<CommandSpec> make_specs() {
                          flag_option("json", "print JSON")},
                         1, kApiDetails),
                 "Looked up in the Kademlia DHT (up to 60 s)."),
+      described(
+          command("pub", "TOPIC TEXT|- [-file F] [-raw] [-data DIR]",
+                  "Publish a message on a gossipsub topic (broadcast to its subscribers).",
+                  {data, value_option("file", "F", "publish the content of file F"),
+                   flag_option("raw", "publish the bytes as they are, without the envelope")},
+                  2, kApiDetails),
+          "TEXT '-' reads the message from standard input. By default the message goes out in\n"
+          "the Go AgentNetwork's broadcast envelope (JSON with topic, sender, timestamp and\n"
+          "the payload in base64), which its nodes require; -raw publishes the bytes alone,\n"
+          "for other libp2p applications. Subscribing is not needed to publish. A topic is\n"
+          "1 to 256 bytes; a message at most 1047552 bytes (with its envelope, about three\n"
+          "quarters of that)."),
+      described(command("sub", "TOPIC [-n N] [-json] [-raw] [-data DIR]",
+                        "Subscribe to a gossipsub topic and print its messages as they come.",
+                        {data, value_option("n", "N", "exit after N messages"),
+                         flag_option("json", "print one JSON object per message (JSON Lines)"),
+                         flag_option("raw",
+                                     "print the data as it came, without unwrapping the envelope")},
+                        1, kApiDetails),
+                "The node joins the topic (and relays it) while subscribed; 'subscribed to TOPIC'\n"
+                "on stderr says it has. Text: 'FROM  DATA', DATA as text when it is printable\n"
+                "UTF-8, else '(binary, N bytes) base64:...'; data that is not an envelope is\n"
+                "marked '(not an envelope)'. JSON keys: from, topic, data, data_encoding (utf-8:\n"
+                "data is the text; base64: its base64), seqno and id (hex), received_from,\n"
+                "sender, timestamp (from the envelope), envelope_malformed, dropped (messages\n"
+                "lost before this one because the reader was slow). Runs until Ctrl+C, or N."),
+      described(
+          command("topics", "[-json] [-data DIR]",
+                  "List the gossipsub topics the node has joined, with its peers in each.",
+                  {data, flag_option("json", "print JSON, with the peer IDs")}, 0, kApiDetails),
+          "PEERS: peers known to be subscribed to the topic; MESH: those in the node's\n"
+          "mesh of it, to which it relays messages in full."),
       described(command("p2pd", "[p2pd flags]",
                         "Run the node in the foreground as a libp2p daemon (go-libp2p-daemon's "
                         "protocol).",
@@ -284,6 +316,9 @@ int run_cli(int argc, char** argv) {
       {"inbox", command_inbox},
       {"advertise", command_advertise},
       {"discover", command_discover},
+      {"pub", command_pub},
+      {"sub", command_sub},
+      {"topics", command_topics},
       {"p2pd", command_p2pd},
       {"version", command_version},
       {"help", show_help},

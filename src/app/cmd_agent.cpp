@@ -1,16 +1,9 @@
 // send, request, inbox, advertise and discover: the agents' commands, through the running
 // node's Agent API (proto/agentnetwork/v1/agent.proto).
-#include <openssl/evp.h>
-
 #include <atomic>
-#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
-#include <iostream>
-#include <iterator>
-#include <sstream>
 
 #include "app/api_support.h"
 #include "app/cli.h"
@@ -35,52 +28,6 @@ extern "C" void on_follow_interrupt(int) {
   g_follow_interrupted.store(true);
 }
 
-bool is_valid_utf8(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    std::size_t length = 0;
-    std::uint32_t code = 0;
-    if (byte < 0x80) {
-      ++i;
-      continue;
-    } else if ((byte & 0xE0) == 0xC0) {
-      length = 2;
-      code = byte & 0x1F;
-    } else if ((byte & 0xF0) == 0xE0) {
-      length = 3;
-      code = byte & 0x0F;
-    } else if ((byte & 0xF8) == 0xF0) {
-      length = 4;
-      code = byte & 0x07;
-    } else {
-      return false;
-    }
-    if (i + length > text.size()) return false;
-    for (std::size_t k = 1; k < length; ++k) {
-      const auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xC0) != 0x80) return false;
-      code = (code << 6) | (next & 0x3F);
-    }
-    // Overlong forms, surrogates and values past Unicode's range are not UTF-8.
-    static constexpr std::uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (code < kMinimum[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
-      return false;
-    }
-    i += length;
-  }
-  return true;
-}
-
-std::string base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                      reinterpret_cast<const unsigned char*>(bytes.data()),
-                                      static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(written));
-  return out;
-}
-
 std::string format_time(std::int64_t unix_ms) {
   const std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
   std::tm utc{};
@@ -91,38 +38,6 @@ std::string format_time(std::int64_t unix_ms) {
                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
                 static_cast<int>(unix_ms % 1000));
   return buffer;
-}
-
-// The payload of `send` and `request`: the TEXT argument, "-" for standard input, or -file F.
-std::optional<std::string> read_payload(const std::string& command, const ParsedArgs& parsed,
-                                        int& exit_code) {
-  const auto file = parsed.value("file");
-  const bool has_text = parsed.positionals.size() == 2;
-  if (file && has_text) {
-    print_error(command + ": give either TEXT or -file F, not both");
-    exit_code = kExitUsage;
-    return std::nullopt;
-  }
-  if (!file && !has_text) {
-    print_error(command + " needs PEER and TEXT (or -file F, or - for standard input)");
-    exit_code = kExitUsage;
-    return std::nullopt;
-  }
-  if (file) {
-    std::ifstream in(*file, std::ios::binary);
-    if (!in) {
-      print_error("cannot read " + *file);
-      exit_code = kExitFailure;
-      return std::nullopt;
-    }
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-  if (parsed.positionals[1] == "-") {
-    std::ostringstream in;
-    in << std::cin.rdbuf();
-    return in.str();
-  }
-  return parsed.positionals[1];
 }
 
 // The PEER argument as the node takes it: a peer ID or a multiaddr with /p2p/.
@@ -139,21 +54,6 @@ std::optional<std::string> read_peer(const ParsedArgs& parsed, int& exit_code) {
     return std::nullopt;
   }
   return peer->multiaddr ? *peer->multiaddr : peer->peer_id;
-}
-
-std::optional<std::uint32_t> read_count(const ParsedArgs& parsed, const char* name,
-                                        std::uint32_t fallback, std::uint32_t maximum,
-                                        int& exit_code) {
-  auto text = parsed.value(name);
-  if (!text) return fallback;
-  std::uint32_t value = 0;
-  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-  if (ec != std::errc() || end != text->data() + text->size() || value == 0 || value > maximum) {
-    print_error(std::string("-") + name + " must be a number from 1 to " + std::to_string(maximum));
-    exit_code = kExitUsage;
-    return std::nullopt;
-  }
-  return value;
 }
 
 nlohmann::ordered_json message_to_json(const rpc::v1::InboxMessage& message) {
@@ -192,7 +92,7 @@ int command_send(const Words& words) {
   if (!parsed) return exit_code;
   auto peer = read_peer(*parsed, exit_code);
   if (!peer) return exit_code;
-  auto payload = read_payload("send", *parsed, exit_code);
+  auto payload = read_payload("send", *parsed, "PEER", exit_code);
   if (!payload) return exit_code;
   auto client = open_client(*parsed, exit_code);
   if (!client) return exit_code;
@@ -212,7 +112,7 @@ int command_request(const Words& words) {
   auto seconds = read_count(*parsed, "timeout", kMaxRequestTimeoutSeconds,
                             kMaxRequestTimeoutSeconds, exit_code);
   if (!seconds) return exit_code;
-  auto payload = read_payload("request", *parsed, exit_code);
+  auto payload = read_payload("request", *parsed, "PEER", exit_code);
   if (!payload) return exit_code;
   auto client = open_client(*parsed, exit_code);
   if (!client) return exit_code;

@@ -6,8 +6,14 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <iterator>
 #include <map>
+#include <sstream>
 #include <thread>
+
+#include <openssl/evp.h>
 
 #include <nlohmann/json.hpp>
 
@@ -131,6 +137,98 @@ void print_table(const std::vector<std::string>& headers,
   print_row(headers);
   for (const auto& row : rows)
     print_row(row);
+}
+
+bool is_valid_utf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    std::size_t length = 0;
+    std::uint32_t code = 0;
+    if (byte < 0x80) {
+      ++i;
+      continue;
+    } else if ((byte & 0xE0) == 0xC0) {
+      length = 2;
+      code = byte & 0x1F;
+    } else if ((byte & 0xF0) == 0xE0) {
+      length = 3;
+      code = byte & 0x0F;
+    } else if ((byte & 0xF8) == 0xF0) {
+      length = 4;
+      code = byte & 0x07;
+    } else {
+      return false;
+    }
+    if (i + length > text.size()) return false;
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      code = (code << 6) | (next & 0x3F);
+    }
+    // Overlong forms, surrogates and values past Unicode's range are not UTF-8.
+    static constexpr std::uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code < kMinimum[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
+      return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
+std::string base64(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                      reinterpret_cast<const unsigned char*>(bytes.data()),
+                                      static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(written));
+  return out;
+}
+
+std::optional<std::string> read_payload(const std::string& command, const ParsedArgs& parsed,
+                                        const char* target, int& exit_code) {
+  const auto file = parsed.value("file");
+  const bool has_text = parsed.positionals.size() == 2;
+  if (file && has_text) {
+    print_error(command + ": give either TEXT or -file F, not both");
+    exit_code = kExitUsage;
+    return std::nullopt;
+  }
+  if (!file && !has_text) {
+    print_error(command + " needs " + target + " and TEXT (or -file F, or - for standard input)");
+    exit_code = kExitUsage;
+    return std::nullopt;
+  }
+  if (file) {
+    std::ifstream in(*file, std::ios::binary);
+    if (!in) {
+      print_error("cannot read " + *file);
+      exit_code = kExitFailure;
+      return std::nullopt;
+    }
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  if (parsed.positionals[1] == "-") {
+    std::ostringstream in;
+    in << std::cin.rdbuf();
+    return in.str();
+  }
+  return parsed.positionals[1];
+}
+
+std::optional<std::uint32_t> read_count(const ParsedArgs& parsed, const char* name,
+                                        std::uint32_t fallback, std::uint32_t maximum,
+                                        int& exit_code) {
+  auto text = parsed.value(name);
+  if (!text) return fallback;
+  std::uint32_t value = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (ec != std::errc() || end != text->data() + text->size() || value == 0 || value > maximum) {
+    print_error(std::string("-") + name + " must be a number from 1 to " + std::to_string(maximum));
+    exit_code = kExitUsage;
+    return std::nullopt;
+  }
+  return value;
 }
 
 namespace {

@@ -37,6 +37,10 @@ int command_request(const Words& words);
 int command_inbox(const Words& words);
 int command_advertise(const Words& words);
 int command_discover(const Words& words);
+// Broadcast on gossipsub topics (cmd_pubsub.cpp).
+int command_pub(const Words& words);
+int command_sub(const Words& words);
+int command_topics(const Words& words);
 // The node in the foreground as a libp2p daemon, with go-libp2p-daemon's flags (cmd_p2pd.cpp).
 int command_p2pd(const Words& words);
 

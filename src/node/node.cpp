@@ -331,6 +331,7 @@ Expected<void> NodeProcess::start_apis() {
   config.agent.messenger = p2p_->messenger();
   config.agent.discovery = p2p_->discovery();
   config.agent.dht = p2p_->dht();
+  config.pubsub.pubsub = p2p_->pubsub();
   auto server = rpc::ControlServer::start(io_, p2p_->host(), std::move(config));
   if (!server) return tl::unexpected(server.error());
   control_server_ = std::move(*server);

@@ -1,10 +1,10 @@
 // The P2P side of a node, assembled in one place (the composition root, as Bitcoin Core's
 // NodeContext): the Host with its identify and ping services, the connection manager, the
-// Kademlia DHT, DAAN discovery on it, the circuit relay client and hop service, bootstrap peers
-// kept connected and relays kept reserved. The daemon (node.cpp) and the p2pd mode
-// (p2pd_process.cpp) differ only in the P2pConfig they pass and in what they do with the events. A
-// new protocol's service is constructed, started and stopped here, in the order of P2pContext's
-// members.
+// Kademlia DHT, DAAN discovery on it, publish/subscribe (gossipsub), the circuit relay client
+// and hop service, bootstrap peers kept connected and relays kept reserved. The daemon (node.cpp)
+// and the p2pd mode (p2pd_process.cpp) differ only in the P2pConfig they pass and in what they do
+// with the events. A new protocol's service is constructed, started and stopped here, in the
+// order of P2pContext's members.
 //
 // Network thread only: start, stop, the callbacks and destruction happen on the io_context's
 // thread.

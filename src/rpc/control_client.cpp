@@ -3,9 +3,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
+#include <map>
+#include <string_view>
 
 #include "agentnetwork/v1/agent.grpc.pb.h"
 #include "agentnetwork/v1/node.grpc.pb.h"
+#include "agentnetwork/v1/pubsub.grpc.pb.h"
 #include "daemon/control.h"
 #include "daemon/status_file.h"
 #include "rpc/endpoint.h"
@@ -15,6 +18,8 @@ namespace {
 
 // Inbox messages carry payloads up to what a 16 MiB /daan frame holds (12 MiB in base64).
 constexpr int kMaxClientMessageBytes = 13 * 1024 * 1024;
+// What the node's Subscribe answers carry once it has joined the topic (pubsub_service.h).
+constexpr std::string_view kSubscribedHeader = "agentnetwork-subscribed";
 
 class ClientErrorCategory final : public std::error_category {
  public:
@@ -138,12 +143,15 @@ std::string_view direction_name(v1::Direction direction) {
 }
 
 struct ControlClient::Impl {
+  using Metadata = std::multimap<grpc::string_ref, grpc::string_ref>;
+
   std::string target;
   std::string authorization;  // "Bearer <token>", or empty
   daemon::ProcessId pid = 0;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::Node::Stub> stub;
   std::unique_ptr<v1::Agent::Stub> agent;
+  std::unique_ptr<v1::PubSub::Stub> pubsub;
 
   void prepare(grpc::ClientContext& context, std::chrono::milliseconds timeout) const {
     context.set_deadline(std::chrono::system_clock::now() + timeout);
@@ -165,10 +173,15 @@ struct ControlClient::Impl {
   // until it returns false (the call is then cancelled, which counts as success).
   template <class Message, class Open>
   Expected<void> read_stream(std::chrono::milliseconds timeout, const Open& open,
-                             const std::function<bool(const Message&)>& on_message) const {
+                             const std::function<bool(const Message&)>& on_message,
+                             const std::function<void(const Metadata&)>& on_headers = {}) const {
     grpc::ClientContext context;
     prepare(context, timeout);
     auto reader = open(&context);
+    if (on_headers) {
+      reader->WaitForInitialMetadata();
+      on_headers(context.GetServerInitialMetadata());
+    }
     Message message;
     bool cancelled = false;
     while (reader->Read(&message)) {
@@ -201,6 +214,7 @@ ControlClient ControlClient::for_target(const std::string& target, const std::st
   impl->channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments);
   impl->stub = v1::Node::NewStub(impl->channel);
   impl->agent = v1::Agent::NewStub(impl->channel);
+  impl->pubsub = v1::PubSub::NewStub(impl->channel);
   return ControlClient(std::move(impl));
 }
 
@@ -406,6 +420,54 @@ Expected<v1::DiscoverResponse> ControlClient::discover(const std::string& name, 
   request.set_limit(limit);
   return impl_->unary<v1::DiscoverResponse>(timeout, [&](auto* context, auto* response) {
     return impl_->agent->Discover(context, request, response);
+  });
+}
+
+Expected<v1::PublishResponse> ControlClient::publish(const std::string& topic, std::string data,
+                                                     bool raw, std::chrono::milliseconds timeout) {
+  v1::PublishRequest request;
+  request.set_topic(topic);
+  request.set_data(std::move(data));
+  request.set_raw(raw);
+  return impl_->unary<v1::PublishResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->pubsub->Publish(context, request, response);
+  });
+}
+
+Expected<void> ControlClient::subscribe(
+    const std::string& topic, bool raw, const std::function<void()>& on_subscribed,
+    const std::function<bool(const v1::PubSubMessage&)>& on_message,
+    std::chrono::milliseconds timeout) {
+  v1::SubscribeRequest request;
+  request.set_topic(topic);
+  request.set_raw(raw);
+  return impl_->read_stream<v1::PubSubMessage>(
+      timeout,
+      [&](grpc::ClientContext* context) { return impl_->pubsub->Subscribe(context, request); },
+      on_message,
+      [&](const Impl::Metadata& headers) {
+        // A refused call answers with its status alone: no header, and the read that follows
+        // reports the error.
+        if (on_subscribed &&
+            headers.find(grpc::string_ref(kSubscribedHeader.data(), kSubscribedHeader.size())) !=
+                headers.end())
+          on_subscribed();
+      });
+}
+
+Expected<v1::ListTopicsResponse> ControlClient::list_topics(std::chrono::milliseconds timeout) {
+  v1::ListTopicsRequest request;
+  return impl_->unary<v1::ListTopicsResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->pubsub->ListTopics(context, request, response);
+  });
+}
+
+Expected<v1::ListTopicPeersResponse> ControlClient::list_topic_peers(
+    const std::string& topic, std::chrono::milliseconds timeout) {
+  v1::ListTopicPeersRequest request;
+  request.set_topic(topic);
+  return impl_->unary<v1::ListTopicPeersResponse>(timeout, [&](auto* context, auto* response) {
+    return impl_->pubsub->ListPeers(context, request, response);
   });
 }
 

@@ -20,6 +20,7 @@
 
 #include "agentnetwork/v1/agent.pb.h"
 #include "agentnetwork/v1/node.pb.h"
+#include "agentnetwork/v1/pubsub.pb.h"
 #include "daemon/paths.h"
 #include "daemon/platform.h"
 #include "util/expected.h"
@@ -139,6 +140,20 @@ class ControlClient {
                                             std::chrono::milliseconds timeout);
   Expected<v1::DiscoverResponse> discover(const std::string& name, std::uint32_t limit,
                                           std::chrono::milliseconds timeout);
+
+  // The PubSub service (pubsub.proto).
+  Expected<v1::PublishResponse> publish(const std::string& topic, std::string data, bool raw,
+                                        std::chrono::milliseconds timeout = kDefaultTimeout);
+  // Reads Subscribe into `on_message` until it returns false (the call is then cancelled, which
+  // counts as success), the node ends the stream, or the deadline passes. `on_subscribed` runs
+  // once the node's response headers came: it has joined the topic (or is about to refuse).
+  Expected<void> subscribe(const std::string& topic, bool raw,
+                           const std::function<void()>& on_subscribed,
+                           const std::function<bool(const v1::PubSubMessage&)>& on_message,
+                           std::chrono::milliseconds timeout);
+  Expected<v1::ListTopicsResponse> list_topics(std::chrono::milliseconds timeout = kDefaultTimeout);
+  Expected<v1::ListTopicPeersResponse> list_topic_peers(
+      const std::string& topic, std::chrono::milliseconds timeout = kDefaultTimeout);
 
   // Reads WatchPeers events into `on_event` until it returns false (the call is then cancelled,
   // which counts as success), the node ends the stream, or the deadline passes.

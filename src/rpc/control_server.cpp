@@ -16,6 +16,7 @@
 #include "rpc/agent_hub.h"
 #include "rpc/agent_service.h"
 #include "rpc/call_runner.h"
+#include "rpc/pubsub_service.h"
 
 namespace an::rpc {
 namespace v1 = agentnetwork::v1;
@@ -243,6 +244,7 @@ struct ControlServer::Impl final : public v1::Node::CallbackService, public Call
   ControlServerConfig config;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<AgentService> agent_service;
+  std::unique_ptr<PubSubService> pubsub_service;
   std::string endpoint;
   std::thread shutdown_thread;
   std::unique_ptr<p2p::net::Signal> peers_changed;
@@ -687,7 +689,12 @@ Expected<std::unique_ptr<ControlServer>> ControlServer::start(asio::io_context& 
     impl->agent_service = std::make_unique<AgentService>(*impl, host, impl->config.agent);
     builder.RegisterService(impl->agent_service.get());
   }
-  builder.SetMaxReceiveMessageSize(impl->agent_service ? kMaxAgentCallBytes : kMaxRequestBytes);
+  // Served even with pubsub off, so that its calls say so (FAILED_PRECONDITION).
+  impl->pubsub_service = std::make_unique<PubSubService>(*impl, host, impl->config.pubsub);
+  builder.RegisterService(impl->pubsub_service.get());
+  builder.SetMaxReceiveMessageSize(
+      std::max({kMaxRequestBytes, kMaxPubSubCallBytes,
+                impl->agent_service ? kMaxAgentCallBytes : kMaxRequestBytes}));
   {
     // The socket is created with the umask's mode; make it private from its first instant.
     daemon::PrivateCreationScope private_socket;
@@ -727,6 +734,7 @@ void ControlServer::stop(std::function<void()> done) {
     PeerWatch::close(watch, grpc::Status::OK);
   impl.watches.clear();
   if (impl.agent_service) impl.agent_service->stop();
+  impl.pubsub_service->stop();
   impl.shutdown_thread = std::thread([&impl, done = std::move(done)] {
     impl.server->Shutdown(std::chrono::system_clock::now() + kShutdownDeadline);
     if (impl.config.endpoint.socket_path) {

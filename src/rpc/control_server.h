@@ -25,6 +25,10 @@ class Messenger;
 class Discovery;
 }  // namespace an::p2p::daan
 
+namespace an::p2p::pubsub {
+class PubSub;
+}  // namespace an::p2p::pubsub
+
 namespace an::rpc {
 
 class AgentHub;
@@ -35,6 +39,12 @@ struct AgentApiParts {
   p2p::daan::Messenger* messenger = nullptr;
   p2p::daan::Discovery* discovery = nullptr;  // null without the DHT
   p2p::kad::Dht* dht = nullptr;
+};
+
+// What the PubSub service (pubsub.proto) works with. It is always served; without pubsub its
+// calls answer FAILED_PRECONDITION.
+struct PubSubApiParts {
+  p2p::pubsub::PubSub* pubsub = nullptr;  // null: the node runs with -pubsub off
 };
 
 // How long the node works on one call when the client sets no (or a longer) deadline.
@@ -74,6 +84,8 @@ struct ControlServerConfig {
   p2p::kad::Dht* dht = nullptr;
   // The agents' API; its parts must outlive the server.
   AgentApiParts agent;
+  // Broadcast (gossipsub); its parts must outlive the server.
+  PubSubApiParts pubsub;
 };
 
 class ControlServer {

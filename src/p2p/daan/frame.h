@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "p2p/daan/json.h"  // kMaxJsonNesting
 #include "util/bytes.h"
 #include "util/expected.h"
 
@@ -32,10 +33,6 @@ inline constexpr std::size_t kFrameLengthSize = 4;
 // Go's DefaultMessageTimeout and DefaultRequestTimeout.
 inline constexpr std::chrono::seconds kMessageTimeout{10};
 inline constexpr std::chrono::seconds kRequestTimeout{30};
-// Objects and arrays nested deeper than this in a frame are refused. Go's decoder allows 10000
-// levels; a frame has one flat object, and only unknown keys could nest, so a small cap refuses
-// nothing a real sender writes and bounds the parser's work and stack.
-inline constexpr std::size_t kMaxJsonNesting = 32;
 
 enum class FrameType : std::uint8_t { kMessage = 1, kRequest = 2, kResponse = 3, kError = 4 };
 

@@ -25,7 +25,7 @@ bool MessageCache::put(const MessageId& id, const Message& message) {
                                [](const auto& entries) { return !entries.empty(); });
     if (window == windows_.rend()) break;
     erase(window->front().id);
-    window->erase(window->begin());
+    window->pop_front();
     ++evicted_over_limit_;
   }
   entries_.emplace(id, Entry{message, size, {}});

@@ -63,7 +63,9 @@ class MessageCache {
   std::size_t bytes_ = 0;
   std::uint64_t evicted_over_limit_ = 0;
   std::unordered_map<MessageId, Entry, BytesHash> entries_;
-  std::deque<std::vector<WindowEntry>> windows_;  // front: the newest
+  // Front: the newest window. A window is a deque because the byte bound evicts from the front
+  // of the oldest one on every put once the cache is full.
+  std::deque<std::deque<WindowEntry>> windows_;
 };
 
 }  // namespace an::p2p::pubsub

@@ -21,7 +21,8 @@ namespace {
 constexpr int kIDontWantTtlHeartbeats = 3;
 // ... and a peer may send this many IDONTWANT RPCs per heartbeat (GossipSubMaxIDontWantMessages).
 constexpr int kMaxIDontWantRpcsPerHeartbeat = 1000;
-// Expired backoffs are swept every this many heartbeats, with this slack (go's clearBackoff).
+// Expired backoffs are swept every this many heartbeats; a backoff holds our GRAFTs back this
+// many heartbeats past its expiry (go's clearBackoff).
 constexpr std::uint64_t kBackoffSweepTicks = 15;
 constexpr int kBackoffSlackHeartbeats = 2;
 // A PRUNE's backoff is the sender's choice; past this it is clamped (go trusts any value, but
@@ -32,6 +33,11 @@ constexpr int kMaxLogLinesPerHeartbeat = 10;
 // The message cache's byte bound: history_length heartbeats of messages; a peer sending many
 // large valid messages evicts the oldest ones from gossip rather than growing our memory.
 constexpr std::size_t kMaxCachedMessageBytes = std::size_t{64} << 20;
+// The longest message ID we can hold: a default ID is a peer ID (at most 44 bytes, an identity
+// multihash of a 42-byte key) and an 8-byte seqno. A longer ID in IHAVE or IDONTWANT names no
+// message of ours; asking for it (an IWANT promise keeps it) or keeping it as unwanted would let
+// a peer grow our memory by up to a frame per ID. go keeps IDONTWANT IDs as 32-byte checksums.
+constexpr std::size_t kMaxMessageIdLength = 64;
 // Message IDs remembered for seen_ttl; at 128 bytes an entry, about 32 MiB at most.
 constexpr std::size_t kMaxSeenMessages = std::size_t{256} * 1024;
 
@@ -140,11 +146,16 @@ struct Router::State {
 
   bool joined(const std::string& topic) const { return mesh.contains(topic); }
 
+  // Whether we may not GRAFT the peer yet. The peer's backoff began when it sent its PRUNE (or
+  // ours reached it), so ours runs a little late or early against it; like go and js
+  // (libp2p/specs#289) we wait kBackoffSlackHeartbeats past the expiry so that our GRAFT does not
+  // land inside the peer's backoff and cost us a penalty.
   bool in_backoff(const std::string& topic, const PeerId& peer, Clock::time_point now) const {
     auto topic_it = backoff.find(topic);
     if (topic_it == backoff.end()) return false;
     auto it = topic_it->second.find(peer);
-    return it != topic_it->second.end() && now < it->second;
+    return it != topic_it->second.end() &&
+           now <= it->second + kBackoffSlackHeartbeats * config.params.heartbeat_interval;
   }
 
   void add_backoff(const PeerId& peer, const std::string& topic, Clock::duration interval,
@@ -227,6 +238,10 @@ struct Router::State {
   void handle_subscriptions(const PeerId& from, PeerState& peer,
                             const std::vector<SubOpts>& subscriptions) {
     std::size_t over_peer_limit = 0;
+    std::size_t requested = peer.topics.size();
+    for (const SubOpts& sub : subscriptions) {
+      if (sub.subscribe && !peer.topics.contains(sub.topic)) ++requested;
+    }
     for (const SubOpts& sub : subscriptions) {
       if (!check_topic(sub.topic)) {
         ++stats.invalid;
@@ -240,7 +255,10 @@ struct Router::State {
         }
         auto topic_it = topic_peers.find(sub.topic);
         if (topic_it == topic_peers.end()) {
-          if (topic_peers.size() >= config.limits.max_known_topics) {
+          // Topics we joined or publish to are bounded by our own limits and always tracked,
+          // so that peers filling the table with junk cannot hide our topics' subscribers.
+          const bool ours = joined(sub.topic) || fanout.contains(sub.topic);
+          if (!ours && topic_peers.size() >= config.limits.max_known_topics) {
             ++stats.over_limit;
             log("known topics at their limit (" + std::to_string(config.limits.max_known_topics) +
                 "): a subscription of " + from.to_base58() + " dropped");
@@ -255,13 +273,13 @@ struct Router::State {
         forget_subscription(from, sub.topic);
       }
     }
-    if (over_peer_limit > 0) {
-      stats.over_limit += over_peer_limit;
-      // Beyond its own limit a peer is misbehaving: one behaviour penalty per RPC.
+    stats.over_limit += over_peer_limit;
+    if (requested > config.limits.max_topics_per_peer) {
+      // Asking for more than its own limit a peer is misbehaving (whether or not the total
+      // limit dropped its subscriptions first): one behaviour penalty per RPC.
       peer_score.add_penalty(from, 1);
       log(from.to_base58() + " subscribed to more than " +
-          std::to_string(config.limits.max_topics_per_peer) + " topics; " +
-          std::to_string(over_peer_limit) + " subscriptions dropped");
+          std::to_string(config.limits.max_topics_per_peer) + " topics");
     }
   }
 
@@ -446,6 +464,10 @@ struct Router::State {
           break;
         }
         const MessageId& id = ihave.message_ids[i];
+        if (id.size() > kMaxMessageIdLength) {
+          ++stats.over_limit;
+          continue;
+        }
         if (seen.contains(id) || !unique.insert(id).second) continue;
         wanted.push_back(id);
       }
@@ -595,6 +617,10 @@ struct Router::State {
     std::size_t dropped = 0;
     for (const ControlIDontWant& entry : idontwants) {
       for (const MessageId& id : entry.message_ids) {
+        if (id.size() > kMaxMessageIdLength) {
+          ++dropped;
+          continue;
+        }
         if (peer.unwanted.size() >= config.limits.max_idontwant_per_peer &&
             !peer.unwanted.contains(id)) {
           ++dropped;
@@ -605,8 +631,8 @@ struct Router::State {
     }
     if (dropped > 0) {
       stats.over_limit += dropped;
-      log(from.to_base58() + " sent more IDONTWANT IDs than we keep; " + std::to_string(dropped) +
-          " dropped");
+      log(from.to_base58() + " sent IDONTWANT IDs over our limits (count or length); " +
+          std::to_string(dropped) + " dropped");
     }
   }
 

@@ -27,5 +27,8 @@ void daan_frame(const std::uint8_t* data, std::size_t size);
 // the same RPC, split into parts that fit and keep every entry, and have its messages' signatures
 // checked without a crash.
 void pubsub_rpc(const std::uint8_t* data, std::size_t size);
+// The Go AgentNetwork's broadcast envelope (JSON): whatever decodes must encode again (Go's
+// canonical form) and decode to the same envelope.
+void daan_broadcast(const std::uint8_t* data, std::size_t size);
 
 }  // namespace an::fuzz

@@ -1,10 +1,12 @@
 // P2pNode keeps what the node needs in the Host's peer store: bootstrap peers and the relays it
 // reserves on are pinned, so that the store's expiry and eviction never forget them. With DAAN
-// discovery on, a node advertises the network namespace at its bootstrap peer by itself.
+// discovery on, a node advertises the network namespace at its bootstrap peer by itself. With
+// pubsub configured, two nodes carry a message.
 #include "node/p2p_node.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <asio.hpp>
 #include <chrono>
 #include <memory>
@@ -106,6 +108,49 @@ TEST(P2pNodeTest, DaanDiscoveryAdvertisesTheNetworkAtTheBootstrapPeer) {
   EXPECT_EQ((*plain)->discovery(), nullptr);
 
   for (auto* stopping : {node->get(), bootstrap->get(), plain->get()})
+    stopping->stop();
+  io.run_for(std::chrono::milliseconds(50));
+}
+
+TEST(P2pNodeTest, PubSubIsBuiltWhenConfiguredAndCarriesMessages) {
+  asio::io_context io;
+  auto off = P2pNode::start(io, fresh_identity(), loopback_config());
+  ASSERT_TRUE(off) << off.error().message;
+  EXPECT_EQ((*off)->pubsub(), nullptr) << "off unless configured";
+
+  P2pConfig config = loopback_config();
+  config.pubsub = p2p::pubsub::PubSubConfig{};
+  auto first = P2pNode::start(io, fresh_identity(), config);
+  ASSERT_TRUE(first) << first.error().message;
+  const auto& first_host = (*first)->host();
+  config.bootstrap = {first_host.listen_addresses().front().with_peer_id(first_host.peer_id())};
+  auto second = P2pNode::start(io, fresh_identity(), config);
+  ASSERT_TRUE(second) << second.error().message;
+  ASSERT_NE((*first)->pubsub(), nullptr);
+  ASSERT_NE((*second)->pubsub(), nullptr);
+
+  std::vector<p2p::Bytes> received;
+  auto subscription = (*first)->pubsub()->subscribe(
+      "news",
+      [&](const p2p::pubsub::ReceivedMessage& message) { received.push_back(message.data); });
+  ASSERT_TRUE(subscription) << subscription.error().message;
+  auto run_until = [&](auto done) {
+    const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!done() && std::chrono::steady_clock::now() < limit)
+      io.run_for(std::chrono::milliseconds(10));
+    return done();
+  };
+  const p2p::PeerId first_id = first_host.peer_id();
+  ASSERT_TRUE(run_until([&] {
+    auto peers = (*second)->pubsub()->topic_peers("news");
+    return std::find(peers.begin(), peers.end(), first_id) != peers.end();
+  }));
+  const p2p::Bytes hello = {'h', 'i'};
+  ASSERT_TRUE((*second)->pubsub()->publish("news", hello));
+  ASSERT_TRUE(run_until([&] { return !received.empty(); }));
+  EXPECT_EQ(received, std::vector<p2p::Bytes>{hello});
+
+  for (auto* stopping : {second->get(), first->get(), off->get()})
     stopping->stop();
   io.run_for(std::chrono::milliseconds(50));
 }
