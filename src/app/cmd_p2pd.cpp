@@ -2,6 +2,7 @@
 // -name value, one or two dashes, booleans as -x or -x=true|false), so that tools written for
 // p2pd, like the libp2p interop suite, can start this node in its place. Main thread only.
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -12,6 +13,11 @@
 
 namespace an::app {
 namespace {
+
+// -gossipsubHeartbeatInterval: a shorter interval would spin the network thread, a longer one
+// leaves meshes unrepaired for hours.
+constexpr auto kMinHeartbeatInterval = std::chrono::milliseconds(10);
+constexpr auto kMaxHeartbeatInterval = std::chrono::milliseconds(3600 * 1000);
 
 std::vector<std::string> split_commas(const std::string& text) {
   std::vector<std::string> items;
@@ -292,9 +298,37 @@ const std::vector<P2pdFlag>& p2pd_flag_table() {
          return {};
        }},
       {.name = "pubsub",
-       .use = FlagUse::kRefused,
-       .apply = [](Values&, Value value) -> Expected<void> {
-         if (on(value)) return fail("-pubsub: pubsub is not supported yet");
+       .help = "pubsub: GET_TOPICS, LIST_PEERS, PUBLISH, SUBSCRIBE requests; signed messages",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         values.options.pubsub = on(value);
+         return {};
+       }},
+      {.name = "pubsubRouter",
+       .value_name = "gossipsub|floodsub",
+       .help = "pubsub router (default gossipsub)",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         if (value == "gossipsub") {
+           values.options.pubsub_router = node::P2pdPubsubRouter::kGossipsub;
+         } else if (value == "floodsub") {
+           values.options.pubsub_router = node::P2pdPubsubRouter::kFloodsub;
+         } else {
+           return fail("-pubsubRouter: unknown router \"" + value +
+                       "\" (expected gossipsub or floodsub)");
+         }
+         return {};
+       }},
+      {.name = "gossipsubHeartbeatInterval",
+       .value_name = "DURATION",
+       .help = "gossipsub heartbeat interval, Go duration (default 1s)",
+       .apply = [](Values& values, Value value) -> Expected<void> {
+         auto seconds = parse_go_duration("gossipsubHeartbeatInterval", value);
+         if (!seconds) return tl::unexpected(seconds.error());
+         const auto interval =
+             std::chrono::milliseconds(static_cast<std::int64_t>(*seconds * 1000));
+         if (interval < kMinHeartbeatInterval || interval > kMaxHeartbeatInterval) {
+           return fail("-gossipsubHeartbeatInterval: " + value + " is outside 10ms..1h");
+         }
+         values.options.gossipsub_heartbeat_interval = interval;
          return {};
        }},
       {.name = "f",
@@ -324,10 +358,9 @@ const std::vector<P2pdFlag>& p2pd_flag_table() {
       {.name = "pprofPort", .value_name = "PORT", .use = FlagUse::kIgnored},
       {.name = "blockProfileRate", .value_name = "N", .use = FlagUse::kIgnored},
       {.name = "mutexProfileFraction", .value_name = "N", .use = FlagUse::kIgnored},
-      {.name = "pubsubRouter", .value_name = "NAME", .use = FlagUse::kIgnored},
+      // Our messages are always signed and unsigned ones refused (go's StrictSign default).
       {.name = "pubsubSign", .use = FlagUse::kIgnored},
       {.name = "pubsubSignStrict", .use = FlagUse::kIgnored},
-      {.name = "gossipsubHeartbeatInterval", .value_name = "DURATION", .use = FlagUse::kIgnored},
       {.name = "gossipsubHeartbeatInitialDelay",
        .value_name = "DURATION",
        .use = FlagUse::kIgnored},
@@ -369,7 +402,8 @@ std::string p2pd_help() {
       wrap_text(
           "Run the node in the foreground as a libp2p daemon: it serves go-libp2p-daemon's "
           "control protocol (identify, connect, disconnect, list peers, streams, DHT, connection "
-          "manager) and accepts p2pd's flags, Go style (-name=value, -name value, -flag, "
+          "manager, pubsub with -pubsub) and accepts p2pd's flags, Go style (-name=value, -name "
+          "value, -flag, "
           "-flag=false). No data directory is used; Ctrl+C or SIGTERM stops it. Prints \"Control "
           "socket:\", \"Peer ID:\" and \"Peer Addrs:\" like p2pd.") +
       "\nFlags:\n";

@@ -97,6 +97,14 @@ Expected<P2pConfig> p2p_config(const P2pdOptions& options) {
       config.bootstrap.push_back(std::move(*address));
     }
   }
+  if (options.pubsub) {
+    // go's p2pd runs go-libp2p-pubsub with its defaults (strict signing included) and only the
+    // heartbeat interval taken from the flags.
+    p2p::pubsub::PubSubConfig pubsub;
+    pubsub.router.floodsub_only = options.pubsub_router == P2pdPubsubRouter::kFloodsub;
+    pubsub.router.params.heartbeat_interval = options.gossipsub_heartbeat_interval;
+    config.pubsub = std::move(pubsub);
+  }
   // go's p2pd reserves only with -autoRelay, which is not supported yet.
   config.reserve_on_bootstrap_relays = false;
   // The control socket's owner reads stdout: warnings go to stderr, as go's p2pd logs.
@@ -133,6 +141,7 @@ int run_p2pd(const P2pdOptions& options) {
   server_config.listen = options.listen;
   server_config.dht = node.dht();
   server_config.connection_manager = &node.connection_manager();
+  server_config.pubsub = node.pubsub();
   auto server = P2pdServer::start(node.host(), std::move(server_config));
   if (!server) return start_failure(server.error().message);
 

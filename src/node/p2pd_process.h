@@ -1,15 +1,17 @@
 // `agentnetwork p2pd`: the node composed like go-libp2p-daemon's p2pd (a Host with the DHT,
-// circuit relay, connection manager and identify, driven through the p2pd control protocol), in
-// the foreground, with no data directory. run_p2pd is called once, from main's thread, which
-// becomes the network thread.
+// circuit relay, connection manager, identify and pubsub, driven through the p2pd control
+// protocol), in the foreground, with no data directory. run_p2pd is called once, from main's
+// thread, which becomes the network thread.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
 namespace an::node {
 
 enum class P2pdDhtMode { kNone, kAuto, kClient, kServer };
+enum class P2pdPubsubRouter { kGossipsub, kFloodsub };
 
 // go-libp2p-daemon's defaults.
 struct P2pdOptions {
@@ -30,6 +32,9 @@ struct P2pdOptions {
   int conn_high = 512;
   double conn_grace_seconds = 120;
   bool quiet = false;
+  bool pubsub = false;
+  P2pdPubsubRouter pubsub_router = P2pdPubsubRouter::kGossipsub;
+  std::chrono::milliseconds gossipsub_heartbeat_interval{1000};  // go-libp2p-pubsub's default
 };
 
 // Runs until SIGINT/SIGTERM. Returns the exit code: 0 after a clean stop, 1 when it could not

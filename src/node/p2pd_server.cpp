@@ -3,8 +3,10 @@
 // thread only (see p2pd_server.h).
 #include "node/p2pd_server.h"
 
+#include <array>
 #include <asio.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -299,6 +301,63 @@ asio::awaitable<void> pipe_both_ways(std::shared_ptr<ByteStream> local,
   local->abort();
 }
 
+// The messages of one SUBSCRIBE connection not yet written to its client, oldest first.
+struct SubscriptionQueue {
+  explicit SubscriptionQueue(const asio::any_io_executor& executor) : ready(executor) {}
+  std::deque<Bytes> frames;
+  std::size_t bytes = 0;
+  bool closed = false;
+  p2p::net::Signal ready;
+
+  // Drops the message when the client is that far behind (see kP2pdSubscriptionQueueMessages).
+  void push(Bytes frame) {
+    if (closed || frames.size() >= kP2pdSubscriptionQueueMessages ||
+        bytes + frame.size() > kP2pdSubscriptionQueueBytes) {
+      return;
+    }
+    bytes += frame.size();
+    frames.push_back(std::move(frame));
+    ready.notify();
+  }
+};
+
+// PUBSUB.md's PSMessage. The signature and key are not part of what the router hands over; the
+// router has checked the signature already (StrictSign).
+Bytes ps_message_frame(const p2p::pubsub::ReceivedMessage& message) {
+  pb::PSMessage ps;
+  ps.set_from(as_string(message.author.bytes()));
+  ps.set_data(as_string(message.data));
+  ps.set_seqno(as_string(message.seqno));
+  ps.add_topicids(message.topic);
+  return delimit(ps);
+}
+
+asio::awaitable<void> write_subscription(std::shared_ptr<ByteStream> client,
+                                         std::shared_ptr<SubscriptionQueue> queue) {
+  for (;;) {
+    while (!queue->frames.empty()) {
+      Bytes frame = std::move(queue->frames.front());
+      queue->frames.pop_front();
+      queue->bytes -= frame.size();
+      if (auto written = co_await client->write_all(frame); !written) {
+        client->abort();  // ends the reading side too
+        co_return;
+      }
+    }
+    if (queue->closed) co_return;
+    co_await queue->ready.wait();
+  }
+}
+
+// Reads until the client closes its side; what it sends meanwhile is ignored, as by go's daemon.
+asio::awaitable<void> read_until_closed(std::shared_ptr<ByteStream> client) {
+  std::array<std::uint8_t, 512> ignored{};
+  for (;;) {
+    auto count = co_await client->read_some(ignored);
+    if (!count || *count == 0) co_return;
+  }
+}
+
 }  // namespace
 
 struct P2pdServer::State : std::enable_shared_from_this<P2pdServer::State> {
@@ -345,6 +404,8 @@ struct P2pdServer::State : std::enable_shared_from_this<P2pdServer::State> {
   asio::awaitable<Expected<std::shared_ptr<ByteStream>>> dial_handler(LocalAddress address);
   asio::awaitable<After> dht(std::shared_ptr<ByteStream> client, const pb::Request& request);
   pb::Response connmanager(const pb::Request& request);
+  asio::awaitable<After> pubsub(std::shared_ptr<ByteStream> client, const pb::Request& request);
+  asio::awaitable<After> pubsub_subscribe(std::shared_ptr<ByteStream> client, std::string topic);
 };
 
 void P2pdServer::State::adopt(std::shared_ptr<ByteStream> client) {
@@ -465,8 +526,7 @@ asio::awaitable<P2pdServer::State::After> P2pdServer::State::handle(
       response = connmanager(request);
       break;
     case pb::Request::PUBSUB:
-      response = error_response("pubsub is not supported yet");
-      break;
+      co_return co_await pubsub(client, request);
     case pb::Request::PEERSTORE:
       response = error_response("peerstore requests are not supported yet");
       break;
@@ -792,6 +852,87 @@ pb::Response P2pdServer::State::connmanager(const pb::Request& request) {
     default:
       return error_response("unknown CONNMANAGER request type");
   }
+}
+
+asio::awaitable<P2pdServer::State::After> P2pdServer::State::pubsub(
+    std::shared_ptr<ByteStream> client, const pb::Request& request) {
+  auto answer = [&](const pb::Response& response) -> asio::awaitable<After> {
+    auto written = co_await write_message(*client, response);
+    co_return written ? After::kContinue : After::kClose;
+  };
+  // The error texts are go-libp2p-daemon's.
+  if (config.pubsub == nullptr) {
+    const auto refused = error_response("PubSub not enabled");
+    co_return co_await answer(refused);
+  }
+  if (!request.has_pubsub()) {
+    const auto refused = error_response("Malformed request; missing parameters");
+    co_return co_await answer(refused);
+  }
+  const auto& ps_request = request.pubsub();
+  auto& service = *config.pubsub;
+  const bool needs_topic = ps_request.type() != pb::PSRequest::GET_TOPICS;
+  if (needs_topic && !ps_request.has_topic()) {
+    const auto refused = error_response("Malformed request; missing topic parameter");
+    co_return co_await answer(refused);
+  }
+  switch (ps_request.type()) {
+    case pb::PSRequest::GET_TOPICS: {
+      // The PSResponse is there even when empty: js daemon clients require it.
+      auto response = ok_response();
+      auto* topics = response.mutable_pubsub();
+      for (const auto& topic : service.topics())
+        topics->add_topics(topic);
+      co_return co_await answer(response);
+    }
+    case pb::PSRequest::LIST_PEERS: {
+      // An empty topic lists every peer that speaks pubsub with us, as in go. The js daemon
+      // client takes a response without `topics` as invalid; go's daemon leaves it empty, which
+      // the client reads as an empty list, so the topic is not echoed.
+      auto response = ok_response();
+      auto* peers = response.mutable_pubsub();
+      for (const auto& peer : service.topic_peers(ps_request.topic()))
+        peers->add_peerids(as_string(peer.bytes()));
+      co_return co_await answer(response);
+    }
+    case pb::PSRequest::PUBLISH: {
+      auto published = service.publish(ps_request.topic(), as_bytes(ps_request.data()));
+      const auto response = published ? ok_response() : error_response(published.error().message);
+      co_return co_await answer(response);
+    }
+    case pb::PSRequest::SUBSCRIBE:
+      co_return co_await pubsub_subscribe(std::move(client), ps_request.topic());
+    default: {
+      const auto refused = error_response("Unexpected request");
+      co_return co_await answer(refused);
+    }
+  }
+}
+
+// After the OK the connection carries only PSMessages, until the client closes it.
+asio::awaitable<P2pdServer::State::After> P2pdServer::State::pubsub_subscribe(
+    std::shared_ptr<ByteStream> client, std::string topic) {
+  auto queue = std::make_shared<SubscriptionQueue>(co_await asio::this_coro::executor);
+  auto subscription = config.pubsub->subscribe(
+      std::move(topic), [queue](const p2p::pubsub::ReceivedMessage& message) {
+        queue->push(ps_message_frame(message));
+      });
+  if (!subscription) {
+    const auto refused = error_response(subscription.error().message);
+    auto written = co_await write_message(*client, refused);
+    co_return written ? After::kContinue : After::kClose;
+  }
+  const auto subscribed = ok_response();
+  if (auto written = co_await write_message(*client, subscribed); !written) {
+    co_return After::kClose;
+  }
+  {
+    using namespace asio::experimental::awaitable_operators;
+    co_await (read_until_closed(client) || write_subscription(client, queue));
+  }
+  queue->closed = true;
+  (*subscription)->cancel();
+  co_return After::kClose;
 }
 
 Expected<std::unique_ptr<P2pdServer>> P2pdServer::start(p2p::net::Host& host,

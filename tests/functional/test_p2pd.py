@@ -172,7 +172,7 @@ class P2pdTest(harness.NodeTestCase):
 
         refused = call(first_socket, field_varint(1, PUBSUB) + field_bytes(8, field_varint(1, 0)))
         self.assertEqual(refused[1], [ERROR])
-        self.assertIn(b"not supported yet", parse_message(refused[2][0])[1][0])
+        self.assertIn(b"PubSub not enabled", parse_message(refused[2][0])[1][0])
 
         for proc, socket_path in ((first, first_socket), (second, second_socket)):
             proc.send_signal(signal.SIGTERM)
@@ -182,7 +182,7 @@ class P2pdTest(harness.NodeTestCase):
     def test_p2pd_flag_errors_exit_2(self):
         for args, needle in ((["-nosuchflag"], "-nosuchflag"),
                              (["-muxer=spdy"], "spdy"),
-                             (["-pubsub"], "not supported yet"),
+                             (["-pubsubRouter=randomsub"], "randomsub"),
                              (["-noise=maybe"], "maybe"),
                              (["extra"], "extra")):
             result = self.cli("p2pd", *args)

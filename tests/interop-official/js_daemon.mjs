@@ -7,7 +7,8 @@
 //     without AGENTNETWORK_BIN the "go" slot's spawn-and-parse path runs against it:
 //       node --import ./polyfill.mjs js_daemon.mjs -listen=/ip4/127.0.0.1/tcp/0 \
 //         (-hostAddrs=/ip4/127.0.0.1/tcp/0 | -noListenAddrs) [-noise=true|-tls=true|-plaintext=true]
-//         [-muxer=yamux|mplex] [-id=KEYFILE] [-dhtServer|-dht|-dhtClient] [-relay] [-q]
+//         [-muxer=yamux|mplex] [-id=KEYFILE] [-dhtServer|-dht|-dhtClient] [-relay]
+//         [-pubsub [-pubsubRouter=gossipsub|floodsub]] [-q]
 //     stdout: "Control socket: <multiaddr>", "Peer ID: <id>", "Peer Addrs:", one address a line.
 //     Runs until SIGTERM/SIGINT. Unknown or unsupported flags exit with status 2.
 // Single-threaded (Node event loop); each daemon owns its libp2p node and control listener.
@@ -21,6 +22,8 @@ import { createClient } from '@libp2p/daemon-client'
 import { createServer } from '@libp2p/daemon-server'
 import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { floodsub } from '@libp2p/floodsub'
+import { gossipsub } from '@libp2p/gossipsub'
 import { mplex } from '@libp2p/mplex'
 import { ping } from '@libp2p/ping'
 import { plaintext } from '@libp2p/plaintext'
@@ -41,7 +44,7 @@ export class UnsupportedError extends Error {
 /**
  * Starts a js-libp2p node and a control server for it.
  * options: the suite's SpawnOptions ({ key, encryption, muxer, dht, dhtClient, relay, noListen,
- * transport }) plus `control` (control listen multiaddr, default /ip4/127.0.0.1/tcp/0).
+ * transport, pubsub, pubsubRouter }) plus `control` (control listen multiaddr, default /ip4/127.0.0.1/tcp/0).
  * Returns { client, stop, node, controlAddr }.
  */
 export async function createJsDaemon (options) {
@@ -49,11 +52,18 @@ export async function createJsDaemon (options) {
   // WebTransport and WebRTC would need @libp2p/webtransport (browser-only dialer) and
   // @libp2p/webrtc (a native module); neither is part of what we test.
   if (transport !== 'tcp') throw new UnsupportedError(`js daemon: transport ${transport} not set up here`)
-  if (options.pubsub === true) throw new UnsupportedError('js daemon: pubsub not set up here')
 
   const privateKey = options.key != null ? privateKeyFromProtobuf(readFileSync(options.key)) : undefined
   const services = { identify: identify(), ping: ping() }
   if (options.relay === true) services.relay = circuitRelayServer()
+  // @libp2p/daemon-server serves PUBSUB requests from services.pubsub; both routers with their
+  // defaults (StrictSign), as js-libp2p's own interop runner sets them up.
+  if (options.pubsub === true) {
+    const router = options.pubsubRouter ?? 'gossipsub'
+    if (router === 'gossipsub') services.pubsub = gossipsub()
+    else if (router === 'floodsub') services.pubsub = floodsub()
+    else throw new Error(`js daemon: unknown pubsub router ${router}`)
+  }
   if (options.dht === true || options.dhtClient === true) {
     services.dht = kadDHT({
       protocol: '/ipfs/kad/1.0.0',
@@ -107,8 +117,8 @@ export function parseControlMultiaddr (text) {
 // leading dashes.
 export function parseDaemonFlags (argv) {
   const booleans = new Set(['noListenAddrs', 'noise', 'tls', 'plaintext', 'dht', 'dhtServer',
-    'dhtClient', 'relay', 'b', 'q'])
-  const valued = new Set(['listen', 'hostAddrs', 'muxer', 'id'])
+    'dhtClient', 'relay', 'pubsub', 'b', 'q'])
+  const valued = new Set(['listen', 'hostAddrs', 'muxer', 'id', 'pubsubRouter'])
   const flags = {}
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
@@ -144,6 +154,8 @@ export function spawnOptionsFromFlags (flags) {
   if (flags.dht === true || flags.dhtServer === true) options.dht = true
   else if (flags.dhtClient === true) options.dhtClient = true
   if (flags.relay === true) options.relay = true
+  if (flags.pubsub === true) options.pubsub = true
+  if (flags.pubsubRouter != null) options.pubsubRouter = flags.pubsubRouter
   return options
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # js-libp2p interop tests: run_interop.mjs (connections, streams), run_interop_dht_relay.mjs
-# (Kademlia DHT, circuit relay v2) and run_interop_daan.mjs (/daan messaging and discovery).
+# (Kademlia DHT, circuit relay v2), run_interop_daan.mjs (/daan messaging and discovery) and
+# run_interop_pubsub.mjs (gossipsub).
 # Env: AN_P2P_TOOL (our C++ peer tool; unset = js<->js), AGENTNETWORK_BIN (our daemon; unset =
 # daemon cases skipped, and the DHT/relay and /daan cases run js<->js). Exit code = test result.
 set -euo pipefail
@@ -17,4 +18,4 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 
-exec node --import ./polyfill.mjs --test --test-concurrency=1 --test-reporter=spec run_interop.mjs run_interop_dht_relay.mjs run_interop_daan.mjs "$@"
+exec node --import ./polyfill.mjs --test --test-concurrency=1 --test-reporter=spec run_interop.mjs run_interop_dht_relay.mjs run_interop_daan.mjs run_interop_pubsub.mjs "$@"

@@ -105,7 +105,8 @@ TEST(CliHelpTest, P2pdHelpComesFromItsFlagTable) {
       "-noise, -tls, -plaintext security protocols",
       "-b, -bootstrap connect",
       "-connLo N, -connHi N low and high",
-      "Refused (not supported yet): -pubsub, -f, -i.",
+      "-pubsubRouter gossipsub|floodsub pubsub router",
+      "Refused (not supported yet): -f, -i.",
       "Accepted and ignored: -quic (no QUIC transport yet), ",
       ", -gossipsubHeartbeatInitialDelay.",
   };
@@ -121,7 +122,8 @@ TEST(CliHelpTest, P2pdFlagErrorsAreUsageErrors) {
                                              {"-connLo"},
                                              {"-connLo", "5", "-connHi", "4"},
                                              {"-muxer=spdy"},
-                                             {"-pubsub"},
+                                             {"-pubsubRouter=randomsub"},
+                                             {"-gossipsubHeartbeatInterval=1"},
                                              {"extra"}}) {
     EXPECT_EQ(command_p2pd(words), kExitUsage) << words.front();
   }

@@ -1,7 +1,8 @@
 // The p2pd control protocol server against in-process hosts on 127.0.0.1, driven by a raw
 // control client written here (varint-delimited protobuf over the control socket): identify,
 // connect / list peers / disconnect, stream handler and stream open piped both ways, DHT
-// values and closest peers, connection manager tags and trim, refused and malformed requests.
+// values and closest peers, connection manager tags and trim, pubsub topics, peers, publish and
+// subscribe streams, refused and malformed requests.
 // Everything runs on the test thread's io_context; every wait is bounded.
 #include "node/p2pd_server.h"
 
@@ -10,11 +11,13 @@
 #include <asio.hpp>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "p2p/crypto/keys.h"
 #include "p2p/multiformats/varint.h"
+#include "p2p/pubsub/io/pubsub.h"
 #include "p2pd.pb.h"
 #include "support/temp_dir.h"
 #include "unit/p2p/net/net_test_support.h"
@@ -109,13 +112,19 @@ class P2pdServerTest : public ::testing::Test {
     std::unique_ptr<p2p::connmgr::ConnectionManager> connection_manager;
     std::unique_ptr<TestPeer> peer;
     std::unique_ptr<p2p::kad::Dht> dht;
+    std::unique_ptr<p2p::pubsub::PubSub> pubsub;  // after the host, before the server
     std::unique_ptr<P2pdServer> server;
     std::string socket_path;
   };
 
-  void add_node() {
+  void add_node(bool with_pubsub = false) {
     auto node = std::make_unique<Node>();
     node->peer = std::make_unique<TestPeer>(io, "p2pd-test/" + std::to_string(nodes.size()));
+    if (with_pubsub) {
+      node->pubsub = std::make_unique<p2p::pubsub::PubSub>(
+          node->peer->host(), node->peer->host().identity().key, p2p::pubsub::PubSubConfig{});
+      node->pubsub->start();
+    }
     p2p::kad::DhtConfig dht_config;
     dht_config.mode = p2p::kad::DhtMode::kServer;
     node->dht = std::make_unique<p2p::kad::Dht>(node->peer->host(), io.get_executor(), dht_config);
@@ -140,6 +149,7 @@ class P2pdServerTest : public ::testing::Test {
     config.listen = "/unix" + node->socket_path;
     config.dht = node->dht.get();
     config.connection_manager = manager;
+    config.pubsub = node->pubsub.get();
     auto server = P2pdServer::start(node->peer->host(), config);
     ASSERT_TRUE(server) << server.error().message;
     node->server = std::move(*server);
@@ -175,6 +185,7 @@ class P2pdServerTest : public ::testing::Test {
   void TearDown() override {
     for (auto& node : nodes) {
       node->server->stop();
+      if (node->pubsub) node->pubsub->stop();
       node->dht->stop();
     }
     run_pending(io);
@@ -532,7 +543,7 @@ TEST_F(P2pdServerTest, ConnManagerTagUntagAndTrim) {
   EXPECT_TRUE(run_until(io, [&] { return !nodes[0]->peer->host().connection_to(other); }));
 }
 
-TEST_F(P2pdServerTest, PubsubAndPeerstoreAreRefused) {
+TEST_F(P2pdServerTest, PubsubWithoutTheServiceAndPeerstoreAreRefused) {
   ASSERT_NO_FATAL_FAILURE(add_node());
   pb::Request pubsub;
   pubsub.set_type(pb::Request::PUBSUB);
@@ -540,7 +551,7 @@ TEST_F(P2pdServerTest, PubsubAndPeerstoreAreRefused) {
   auto refused = call(0, pubsub);
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->type(), pb::Response::ERROR);
-  EXPECT_EQ(refused->error().msg(), "pubsub is not supported yet");
+  EXPECT_EQ(refused->error().msg(), "PubSub not enabled");  // go-libp2p-daemon's text
 
   pb::Request peerstore;
   peerstore.set_type(pb::Request::PEERSTORE);
@@ -549,6 +560,85 @@ TEST_F(P2pdServerTest, PubsubAndPeerstoreAreRefused) {
   ASSERT_TRUE(also_refused);
   EXPECT_EQ(also_refused->type(), pb::Response::ERROR);
   EXPECT_NE(also_refused->error().msg().find("not supported yet"), std::string::npos);
+}
+
+pb::Request pubsub_request(pb::PSRequest::Type type, std::optional<std::string> topic,
+                           std::string data = {}) {
+  pb::Request request;
+  request.set_type(pb::Request::PUBSUB);
+  request.mutable_pubsub()->set_type(type);
+  if (topic) request.mutable_pubsub()->set_topic(*topic);
+  if (!data.empty()) request.mutable_pubsub()->set_data(data);
+  return request;
+}
+
+TEST_F(P2pdServerTest, PubsubSubscribeStreamsPublishedMessagesAndListsTopicsAndPeers) {
+  ASSERT_NO_FATAL_FAILURE(add_node(true));
+  ASSERT_NO_FATAL_FAILURE(add_node(true));
+  const std::string topic = "p2pd-topic";
+  auto connected = call(0, connect_request(0, 1));
+  ASSERT_TRUE(connected);
+  ASSERT_EQ(connected->type(), pb::Response::OK) << connected->error().msg();
+
+  // SUBSCRIBE answers OK, then the connection carries PSMessages.
+  auto subscriber = client_of(1);
+  auto subscribed = run_coroutine(io, [&]() -> asio::awaitable<std::optional<pb::Response>> {
+    co_return co_await subscriber->request(pubsub_request(pb::PSRequest::SUBSCRIBE, topic));
+  });
+  ASSERT_TRUE(subscribed && *subscribed);
+  ASSERT_EQ((*subscribed)->type(), pb::Response::OK) << (*subscribed)->error().msg();
+
+  auto topics = call(1, pubsub_request(pb::PSRequest::GET_TOPICS, std::nullopt));
+  ASSERT_TRUE(topics);
+  ASSERT_EQ(topics->type(), pb::Response::OK);
+  ASSERT_EQ(topics->pubsub().topics_size(), 1);
+  EXPECT_EQ(topics->pubsub().topics(0), topic);
+
+  const auto subscriber_id = as_string(nodes[1]->peer->id().bytes());
+  ASSERT_TRUE(run_until(io, [&] { return !nodes[0]->pubsub->topic_peers(topic).empty(); }));
+  auto peers = call(0, pubsub_request(pb::PSRequest::LIST_PEERS, topic));
+  ASSERT_TRUE(peers);
+  ASSERT_EQ(peers->type(), pb::Response::OK);
+  ASSERT_EQ(peers->pubsub().peerids_size(), 1);
+  EXPECT_EQ(peers->pubsub().peerids(0), subscriber_id);
+  auto all_peers = call(0, pubsub_request(pb::PSRequest::LIST_PEERS, ""));
+  ASSERT_TRUE(all_peers);
+  EXPECT_EQ(all_peers->pubsub().peerids_size(), 1);
+
+  auto published =
+      call(0, pubsub_request(pb::PSRequest::PUBLISH, topic, std::string("hello through p2pd")));
+  ASSERT_TRUE(published);
+  ASSERT_EQ(published->type(), pb::Response::OK) << published->error().msg();
+  auto frame = run_coroutine(io, [&]() -> asio::awaitable<std::optional<std::string>> {
+    co_return co_await subscriber->receive();
+  });
+  ASSERT_TRUE(frame && *frame);
+  pb::PSMessage message;
+  ASSERT_TRUE(message.ParseFromString(**frame));
+  EXPECT_EQ(message.data(), "hello through p2pd");
+  EXPECT_EQ(message.from(), as_string(nodes[0]->peer->id().bytes()));
+  EXPECT_EQ(message.seqno().size(), 8u);
+  ASSERT_EQ(message.topicids_size(), 1);
+  EXPECT_EQ(message.topicids(0), topic);
+
+  // Closing the connection ends the subscription: the node leaves the topic.
+  subscriber->close_write();
+  EXPECT_TRUE(run_until(io, [&] { return nodes[1]->pubsub->topics().empty(); }));
+}
+
+TEST_F(P2pdServerTest, PubsubRequestsWithoutTopicOrOfUnknownTypeAreErrors) {
+  ASSERT_NO_FATAL_FAILURE(add_node(true));
+  for (auto type : {pb::PSRequest::LIST_PEERS, pb::PSRequest::PUBLISH, pb::PSRequest::SUBSCRIBE}) {
+    auto refused = call(0, pubsub_request(type, std::nullopt, "data"));
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->type(), pb::Response::ERROR);
+    EXPECT_EQ(refused->error().msg(), "Malformed request; missing topic parameter");
+  }
+  pb::Request missing;
+  missing.set_type(pb::Request::PUBSUB);
+  auto malformed = call(0, missing);
+  ASSERT_TRUE(malformed);
+  EXPECT_EQ(malformed->error().msg(), "Malformed request; missing parameters");
 }
 
 TEST_F(P2pdServerTest, UnknownTypesGarbageAndOversizedRequestsGetAnErrorNotACrash) {
