@@ -343,6 +343,7 @@ Expected<void> NodeProcess::start_apis() {
     p2pd_config.listen = options.p2pd_listen;
     p2pd_config.dht = p2p_->dht();
     p2pd_config.connection_manager = &p2p_->connection_manager();
+    p2pd_config.pubsub = p2p_->pubsub();
     auto p2pd = P2pdServer::start(p2p_->host(), std::move(p2pd_config));
     if (!p2pd) return tl::unexpected(p2pd.error());
     p2pd_server_ = std::move(*p2pd);
