@@ -55,6 +55,8 @@ import sys
 import tempfile
 import time
 
+from js_deps import ensure_interop_modules
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 INTEROP = os.path.join(ROOT, "tests", "interop")
@@ -787,7 +789,7 @@ def main():
 
     node_bin = shutil.which("node")
     js_enabled = (not args.skip_js and node_bin is not None and os.path.isfile(JS_BENCH)
-                  and os.path.isdir(os.path.join(INTEROP, "node_modules")))
+                  and ensure_interop_modules(INTEROP, lambda line: print(f"[daan_bench] {line}")))
     workdir = tempfile.mkdtemp(prefix="an-daan-bench-")  # short: api.sock paths stay < 108 bytes
     context = {"cpu": cpu_model(), "cpus": os.cpu_count(), "build_type": build_type(args.binary),
                "filesystem": filesystem_type(workdir),

@@ -42,6 +42,8 @@ import sys
 import tempfile
 import time
 
+from js_deps import ensure_interop_modules
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 INTEROP = os.path.join(ROOT, "tests", "interop")
@@ -213,9 +215,7 @@ def main():
         raise SystemExit(f"pubsub_bench: no agentnetwork binary at {binary}")
     if args.node is None:
         raise SystemExit("pubsub_bench: node (>= 20) is required to measure")
-    js_enabled = not args.skip_js and os.path.isdir(os.path.join(INTEROP, "node_modules"))
-    if not js_enabled and not args.skip_js:
-        log("tests/interop/node_modules is missing (cd tests/interop && npm ci): js side skipped")
+    js_enabled = not args.skip_js and ensure_interop_modules(INTEROP, log)
 
     busy_before = cpu_busy()
     ours, js, failures = [], [], []
