@@ -321,14 +321,16 @@ struct SubscriptionQueue {
   }
 };
 
-// PUBSUB.md's PSMessage. The signature and key are not part of what the router hands over; the
-// router has checked the signature already (StrictSign).
+// PUBSUB.md's PSMessage, with the author's signature (checked by the router: StrictSign) and key
+// (when not inlined in the author's ID) as go's daemon passes them on.
 Bytes ps_message_frame(const p2p::pubsub::ReceivedMessage& message) {
   pb::PSMessage ps;
   ps.set_from(as_string(message.author.bytes()));
   ps.set_data(as_string(message.data));
   ps.set_seqno(as_string(message.seqno));
   ps.add_topicids(message.topic);
+  ps.set_signature(as_string(message.signature));
+  if (!message.key.empty()) ps.set_key(as_string(message.key));
   return delimit(ps);
 }
 

@@ -348,8 +348,8 @@ struct Router::State {
     send_idontwant(from, message, id);
     ++stats.delivered;
     if (callbacks.deliver) {
-      callbacks.deliver(
-          ReceivedMessage{*author, message.seqno, message.topic, message.data, id, from});
+      callbacks.deliver(ReceivedMessage{*author, message.seqno, message.topic, message.data, id,
+                                        from, message.signature, message.key});
     }
     forward(message, id, &from, *author, false, now);
   }
@@ -950,8 +950,8 @@ Expected<MessageId> Router::publish(std::string_view topic, Bytes data, Clock::t
   s.seen.add(id, now);
   if (s.joined(message.topic) && s.callbacks.deliver) {
     ++s.stats.delivered;
-    s.callbacks.deliver(
-        ReceivedMessage{s.self, message.seqno, message.topic, message.data, id, s.self});
+    s.callbacks.deliver(ReceivedMessage{s.self, message.seqno, message.topic, message.data, id,
+                                        s.self, message.signature, message.key});
   }
   s.forward(message, id, nullptr, s.self, true, now);
   return id;

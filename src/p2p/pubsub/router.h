@@ -85,6 +85,10 @@ struct ReceivedMessage {
   Bytes data;
   MessageId id;
   PeerId received_from;  // our own ID for a message we published
+  // The author's signature and, for keys not inlined in the peer ID, its public key, as
+  // go-libp2p-daemon's PSMessage passes them on.
+  Bytes signature;
+  Bytes key;
 };
 
 struct RouterStats {

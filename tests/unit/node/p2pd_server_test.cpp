@@ -620,6 +620,18 @@ TEST_F(P2pdServerTest, PubsubSubscribeStreamsPublishedMessagesAndListsTopicsAndP
   EXPECT_EQ(message.seqno().size(), 8u);
   ASSERT_EQ(message.topicids_size(), 1);
   EXPECT_EQ(message.topicids(0), topic);
+  // The author's signature is passed on, and it checks out over the fields passed with it (an
+  // Ed25519 key is inlined in the ID, so no key is sent).
+  EXPECT_TRUE(message.key().empty());
+  p2p::pubsub::Message rebuilt;
+  rebuilt.from = Bytes(message.from().begin(), message.from().end());
+  rebuilt.data = Bytes(message.data().begin(), message.data().end());
+  rebuilt.seqno = Bytes(message.seqno().begin(), message.seqno().end());
+  rebuilt.topic = message.topicids(0);
+  rebuilt.signature = Bytes(message.signature().begin(), message.signature().end());
+  auto author = p2p::pubsub::verify_message(rebuilt);
+  ASSERT_TRUE(author) << author.error().message;
+  EXPECT_EQ(*author, nodes[0]->peer->id());
 
   // Closing the connection ends the subscription: the node leaves the topic.
   subscriber->close_write();
