@@ -19,7 +19,7 @@ likewise. It writes soak.csv (one row per sample), soak.json (samples, waves, su
 soak.png (RSS and descriptors over time, ping p50/p99 per interval, the waves shaded) to
 --out (default: a new soak-YYYYmmdd-HHMMSS directory here), and prints a markdown summary.
 
---check (the CI run, `--duration 120 --check`) exits 1 when
+--check (the CI run, `--duration 60 --check`) exits 1 when
   - more than --ping-failure-budget of the honest pings failed (default 0.5%: the pings share
     two cores with every attacker, and a ping is only late, not lost, when they are busy), or
   - RSS grew by more than --rss-growth-bound-mib (default 16) from the middle of the run to its

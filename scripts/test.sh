@@ -52,4 +52,4 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 
 # Every wire parser gets a short libFuzzer run (clang, ASan+UBSan).
 stage fuzz
-FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh
+FUZZ_SECONDS=${FUZZ_SECONDS:-6} scripts/fuzz.sh
