@@ -188,7 +188,8 @@ class BadInputTest(AgentTestCase):
 
     def test_bad_node_options_are_refused_before_anything_starts(self):
         for option, value in (("-inbox-max-messages", "0"), ("-inbox-max-bytes", "-5"),
-                              ("-daan-network", "maybe")):
+                              ("-daan-network", "maybe"), ("-pubsub", "maybe"),
+                              ("-pubsub-router", "randomsub")):
             data = self.data_dir("bad%s" % option)
             result = self.cli("start", "-data", data, option, value)
             self.assertEqual(result.rc, 2, result)
