@@ -88,19 +88,10 @@ class EnvelopeParser {
 
   Expected<BroadcastEnvelope> parse() {
     envelope_.timestamp = std::string(kGoZeroTime);
-    reader_.skip_whitespace();
-    if (reader_.take_literal("null")) {
-      // Go leaves the struct as it is: every field zero.
-    } else if (reader_.peek() == '{') {
-      auto parsed =
-          reader_.read_object([this](const std::string& key) { return store(field_of(key)); });
-      if (!parsed) return tl::unexpected(parsed.error());
-    } else {
-      if (auto skipped = reader_.skip_value(0); !skipped) return tl::unexpected(skipped.error());
-      return fail("broadcast envelope is not a JSON object");
-    }
-    reader_.skip_whitespace();
-    if (!reader_.at_end()) return fail("trailing data after the broadcast envelope");
+    // `null` leaves the struct as it is, as in Go: every field zero.
+    auto parsed =
+        reader_.read_document([this](const std::string& key) { return store(field_of(key)); });
+    if (!parsed) return tl::unexpected(parsed.error());
     return std::move(envelope_);
   }
 

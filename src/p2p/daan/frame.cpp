@@ -49,19 +49,10 @@ class FrameParser {
   explicit FrameParser(ByteView json) : reader_(json, "frame") {}
 
   Expected<Frame> parse() {
-    reader_.skip_whitespace();
-    if (reader_.take_literal("null")) {
-      // Go leaves the struct as it is: type 0, refused below.
-    } else if (reader_.peek() == '{') {
-      auto parsed =
-          reader_.read_object([this](const std::string& key) { return store(field_of(key)); });
-      if (!parsed) return tl::unexpected(parsed.error());
-    } else {
-      if (auto skipped = reader_.skip_value(0); !skipped) return tl::unexpected(skipped.error());
-      return fail("frame is not a JSON object");
-    }
-    reader_.skip_whitespace();
-    if (!reader_.at_end()) return fail("trailing data after the frame's JSON object");
+    // `null` leaves the struct as it is, as in Go: type 0, refused below.
+    auto parsed =
+        reader_.read_document([this](const std::string& key) { return store(field_of(key)); });
+    if (!parsed) return tl::unexpected(parsed.error());
     if (type_ < 1 || type_ > 4) return fail("unknown frame type " + std::to_string(type_));
     Frame frame;
     frame.type = static_cast<FrameType>(type_);

@@ -75,6 +75,24 @@ class Reader {
   // Validates any JSON value; `depth` is the nesting of the container it is in.
   Expected<void> skip_value(std::size_t depth);
 
+  // A whole JSON text as Go's Unmarshal into a struct takes it: `null` (the struct stays zero)
+  // or an object whose members `on_member` reads, then nothing but whitespace. Anything else is
+  // an error naming the context.
+  template <class OnMember>
+  Expected<void> read_document(OnMember on_member) {
+    skip_whitespace();
+    if (!take_literal("null")) {
+      if (peek() != '{') {
+        if (auto skipped = skip_value(0); !skipped) return skipped;
+        return fail(std::string(context_) + " is not a JSON object");
+      }
+      if (auto parsed = read_object(on_member); !parsed) return parsed;
+    }
+    skip_whitespace();
+    if (!at_end()) return fail("trailing data after the " + std::string(context_));
+    return {};
+  }
+
   // The members of an object (the cursor on its '{'): `on_member(key)` reads each value, the
   // cursor on its first character.
   template <class OnMember>
